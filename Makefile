@@ -1,0 +1,47 @@
+# newsbrief: the two commands that matter are `make run` and `make test`.
+# Both create .venv and install the project (with dev tools) on a fresh machine first.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint pytest bench bench-ingest bench-extract bench-summaries clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: no NEWSBRIEF_BOT_TOKEN → offline demo on SQLite; with a token → the bot.
+run: $(STAMP)
+	$(BIN)/newsbrief db upgrade
+	$(BIN)/newsbrief run
+
+## make test: lint, types, then the whole test suite (PostgreSQL too when
+## NEWSBRIEF_TEST_POSTGRES_URL is set, as .ci/run does).
+test: $(STAMP) lint pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy bot storage
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: bench-ingest bench-extract bench-summaries
+
+bench-ingest: $(STAMP)
+	$(BIN)/python -m bench.ingest
+
+bench-extract: $(STAMP)
+	$(BIN)/python -m bench.extract
+
+bench-summaries: $(STAMP)
+	$(BIN)/python -m bench.summaries
+
+clean:
+	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Briefs: offline summaries, story merging and Telegram-safe rendering."""

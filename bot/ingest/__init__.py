@@ -1,0 +1,1 @@
+"""Ingestion: fetch → parse → extract → clean → dedup → store, one stage a module."""

@@ -1,0 +1,110 @@
+"""Article and story queries: the duplicate look-ups ingestion needs, inserts, and counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from storage.models import Article, Chat, Feed, Story, utcnow
+
+DuplicateReason = Literal["guid", "url", "content"]
+
+
+def existing_guids(session: Session, feed_id: int, guids: Iterable[str]) -> set[str]:
+    """Which of ``guids`` this feed already has (one query for a whole feed document)."""
+    wanted = list(set(guids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # stay under bound-parameter limits
+        chunk = wanted[start : start + 500]
+        found.update(
+            session.exec(
+                select(Article.guid).where(Article.feed_id == feed_id, col(Article.guid).in_(chunk))
+            ).all()
+        )
+    return found
+
+
+def find_duplicate(
+    session: Session, *, url_key: str | None, content_hash: str | None
+) -> tuple[DuplicateReason, int] | None:
+    """An already stored article with the same URL (any feed) or the same normalised text."""
+    if url_key:
+        found = session.exec(select(Article.id).where(Article.url_key == url_key)).first()
+        if found is not None:
+            return "url", found
+    if content_hash:
+        found = session.exec(
+            select(Article.id).where(Article.content_hash == content_hash)
+        ).first()
+        if found is not None:
+            return "content", found
+    return None
+
+
+def recent_signatures(session: Session, since: datetime) -> list[tuple[int, int | None, bytes]]:
+    """(article id, story id, MinHash bytes) of recent articles, to rebuild the LSH index."""
+    rows = session.exec(
+        select(Article.id, Article.story_id, Article.minhash).where(
+            Article.fetched_at >= since, col(Article.minhash).is_not(None)
+        )
+    ).all()
+    return [(int(a), s, bytes(m)) for a, s, m in rows if a is not None and m is not None]
+
+
+def story_of(session: Session, article_id: int) -> int | None:
+    return session.exec(select(Article.story_id).where(Article.id == article_id)).first()
+
+
+def insert_article(session: Session, article: Article, *, story_id: int | None) -> Article:
+    """Insert ``article``, joining story ``story_id`` or opening a new story for it."""
+    if story_id is None:
+        story = Story(title=article.title, article_count=1)
+        session.add(story)
+        session.flush()
+        story_id = story.id
+    else:
+        story = session.get(Story, story_id)
+        if story is not None:
+            story.article_count += 1
+            story.updated_at = utcnow()
+            session.add(story)
+    article.story_id = story_id
+    session.add(article)
+    session.flush()
+    if story is not None and story.representative_id is None:
+        story.representative_id = article.id
+        session.add(story)
+    return article
+
+
+def counts(session: Session) -> dict[str, int]:
+    """The figures `newsbrief stats` prints."""
+
+    def count(model: type) -> int:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+    active_chats = session.exec(
+        select(func.count()).select_from(Chat).where(Chat.active == True)  # noqa: E712
+    ).one()
+    return {
+        "feeds": count(Feed),
+        "articles": count(Article),
+        "stories": count(Story),
+        "subscribers": int(active_chats),
+    }
+
+
+def latest_articles(session: Session, limit: int = 10) -> Sequence[Article]:
+    return session.exec(
+        select(Article).order_by(col(Article.fetched_at).desc(), col(Article.id).desc()).limit(limit)
+    ).all()
+
+
+def story_members(session: Session, story_id: int) -> Sequence[Article]:
+    return session.exec(
+        select(Article).where(Article.story_id == story_id).order_by(col(Article.id))
+    ).all()

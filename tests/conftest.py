@@ -1,0 +1,92 @@
+"""Shared fixtures: where the real corpus lives, and skips with a reason when it is absent."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from storage.db import make_engine, normalize_url
+from storage.migrate import upgrade
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CORPUS_DIR = Path(os.environ.get("NEWSBRIEF_CORPUS_DIR", REPO_ROOT.parent / "shared" / "corpus"))
+SEEDS_DIR = CORPUS_DIR.parent / "seeds"
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The real test corpus (../shared/corpus). Tests that need it skip, saying why, without it."""
+    if not (CORPUS_DIR / "MANIFEST.md").is_file():
+        pytest.skip(f"real corpus not found at {CORPUS_DIR} (../shared is absent on this machine)")
+    return CORPUS_DIR
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    if not (SEEDS_DIR / "blog-article-fr.txt").is_file():
+        pytest.skip(f"seed articles not found at {SEEDS_DIR} (../shared is absent on this machine)")
+    return SEEDS_DIR
+
+
+# --- databases ----------------------------------------------------------------------------
+# Storage tests run on SQLite always and on PostgreSQL when NEWSBRIEF_TEST_POSTGRES_URL is set
+# (.ci/run sets it). PostgreSQL gets one throw-away database per test session.
+
+
+POSTGRES_URL = os.environ.get("NEWSBRIEF_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", "postgresql"]
+TABLES = ["subscriptions", "chats", "articles", "stories", "feeds"]
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session, dropped at the end."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured: set NEWSBRIEF_TEST_POSTGRES_URL (.ci/run does)")
+    admin = make_engine(POSTGRES_URL)
+    name = f"newsbrief_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = normalize_url(POSTGRES_URL).rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_database_url")
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return url
+    url = f"sqlite:///{tmp_path / 'newsbrief.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database on each backend (same tests, both engines)."""
+    return _database_url(request, tmp_path)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    with contextlib.suppress(Exception):
+        eng.dispose()
