@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nEach section is written by the command named in it; re-run it to refresh.\n"
+HEADER = (
+    "# Benchmarks\n\nEach section is written by the command named in it; re-run it to refresh.\n"
+)
 
 
 def machine() -> str:
@@ -29,7 +31,9 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
         f"<!-- /bench:{name} -->"
     )
     text = doc.read_text(encoding="utf-8") if doc.exists() else HEADER
-    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+    pattern = re.compile(
+        rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S
+    )
     if pattern.search(text):
         text = pattern.sub(lambda _m: block, text)
     else:

@@ -37,9 +37,7 @@ def find_duplicate(
         if found is not None:
             return "url", found
     if content_hash:
-        found = session.exec(
-            select(Article.id).where(Article.content_hash == content_hash)
-        ).first()
+        found = session.exec(select(Article.id).where(Article.content_hash == content_hash)).first()
         if found is not None:
             return "content", found
     return None
@@ -61,6 +59,7 @@ def story_of(session: Session, article_id: int) -> int | None:
 
 def insert_article(session: Session, article: Article, *, story_id: int | None) -> Article:
     """Insert ``article``, joining story ``story_id`` or opening a new story for it."""
+    story: Story | None
     if story_id is None:
         story = Story(title=article.title, article_count=1)
         session.add(story)
@@ -100,7 +99,9 @@ def counts(session: Session) -> dict[str, int]:
 
 def latest_articles(session: Session, limit: int = 10) -> Sequence[Article]:
     return session.exec(
-        select(Article).order_by(col(Article.fetched_at).desc(), col(Article.id).desc()).limit(limit)
+        select(Article)
+        .order_by(col(Article.fetched_at).desc(), col(Article.id).desc())
+        .limit(limit)
     ).all()
 
 
@@ -108,3 +109,22 @@ def story_members(session: Session, story_id: int) -> Sequence[Article]:
     return session.exec(
         select(Article).where(Article.story_id == story_id).order_by(col(Article.id))
     ).all()
+
+
+def latest_story_ids(session: Session, limit: int = 10) -> list[int]:
+    """Stories with the newest articles first."""
+    rows = session.exec(
+        select(Story.id).order_by(col(Story.updated_at).desc(), col(Story.id).desc()).limit(limit)
+    ).all()
+    return [int(r) for r in rows if r is not None]
+
+
+def story_members_with_source(session: Session, story_id: int) -> list[tuple[Article, str]]:
+    """A story's articles, each with the name of the feed it came from."""
+    rows = session.exec(
+        select(Article, Feed.title, Feed.url)
+        .join(Feed, col(Feed.id) == col(Article.feed_id))
+        .where(Article.story_id == story_id)
+        .order_by(col(Article.id))
+    ).all()
+    return [(article, title or url) for article, title, url in rows]

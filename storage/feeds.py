@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.models import Feed, utcnow
 
@@ -22,7 +22,7 @@ class DuplicateFeedError(ValueError):
 
 def add_feed(session: Session, url: str, url_key: str, *, title: str | None = None) -> Feed:
     existing = session.exec(
-        select(Feed).where(or_(Feed.url == url, Feed.url_key == url_key))
+        select(Feed).where(or_(col(Feed.url) == url, col(Feed.url_key) == url_key))
     ).first()
     if existing is not None:
         raise DuplicateFeedError(existing)

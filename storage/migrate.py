@@ -16,8 +16,14 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Full-text objects are created by raw SQL in the migrations; autogenerate must not drop them.
 FTS_TABLES = frozenset(
-    {"articles_fts", "articles_fts_data", "articles_fts_idx", "articles_fts_docsize",
-     "articles_fts_config", "articles_fts_content"}
+    {
+        "articles_fts",
+        "articles_fts_data",
+        "articles_fts_idx",
+        "articles_fts_docsize",
+        "articles_fts_config",
+        "articles_fts_content",
+    }
 )
 
 

@@ -48,7 +48,9 @@ def fulltext_ids(engine: Engine, word: str) -> list[int]:
 def test_models_match_the_newest_migration(engine: Engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_name": include_name})
-        diff = [d for d in compare_metadata(ctx, SQLModel.metadata) if "search_vector" not in str(d)]
+        diff = [
+            d for d in compare_metadata(ctx, SQLModel.metadata) if "search_vector" not in str(d)
+        ]
     assert diff == []
 
 
@@ -113,7 +115,9 @@ def test_fulltext_index_folds_accents_and_case_and_follows_updates(engine: Engin
         feed = _feed(session)
         assert feed.id is not None
         art = article_queries.insert_article(
-            session, _article(feed.id, "g", "Élection à München", "La Côte d'Ivoire vote"), story_id=None
+            session,
+            _article(feed.id, "g", "Élection à München", "La Côte d'Ivoire vote"),
+            story_id=None,
         )
         russian = article_queries.insert_article(
             session, _article(feed.id, "r", "Выборы в Москве", "Новости"), story_id=None
@@ -168,8 +172,13 @@ def test_duplicate_lookup_by_url_key_and_content_hash(engine: Engine) -> None:
         art.url_key, art.content_hash = "example.org/story", "abc"
         stored = article_queries.insert_article(session, art, story_id=None)
         session.commit()
-        assert article_queries.find_duplicate(session, url_key="example.org/story", content_hash=None) == ("url", stored.id)
-        assert article_queries.find_duplicate(session, url_key="other", content_hash="abc") == ("content", stored.id)
+        assert article_queries.find_duplicate(
+            session, url_key="example.org/story", content_hash=None
+        ) == ("url", stored.id)
+        assert article_queries.find_duplicate(session, url_key="other", content_hash="abc") == (
+            "content",
+            stored.id,
+        )
         assert article_queries.find_duplicate(session, url_key="other", content_hash="zzz") is None
 
 
@@ -190,13 +199,20 @@ def test_fetch_failures_count_up_and_a_success_resets_them(engine: Engine) -> No
         feed = _feed(session)
         assert feed.id is not None
         for _ in range(3):
-            feed_queries.record_fetch(session, feed.id, status="failed", next_check_at=later, error="HTTP 500")
+            feed_queries.record_fetch(
+                session, feed.id, status="failed", next_check_at=later, error="HTTP 500"
+            )
         session.commit()
         assert (feed.error_count, feed.last_error) == (3, "HTTP 500")
         assert feed_queries.due_feeds(session, datetime.now(UTC)) == []
         assert len(feed_queries.due_feeds(session, datetime.now(UTC), all_feeds=True)) == 1
         feed_queries.record_fetch(
-            session, feed.id, status="ok", next_check_at=later, etag='"x"', boilerplate=frozenset({"share"})
+            session,
+            feed.id,
+            status="ok",
+            next_check_at=later,
+            etag='"x"',
+            boilerplate=frozenset({"share"}),
         )
         session.commit()
         assert (feed.error_count, feed.last_error, feed.etag) == (0, None, '"x"')

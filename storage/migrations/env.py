@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.migrate import include_name
 
+
 def run_migrations_online() -> None:
     connection: Connection | None = context.config.attributes.get("connection")
     if connection is None:

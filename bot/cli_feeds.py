@@ -1,0 +1,186 @@
+"""``newsbrief feeds …`` and ``newsbrief fetch``: the feed catalogue and fetch cycles."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from bot.cli import app, engine_or_exit, err, fail, print_json, settings_from
+from bot.ingest.pipeline import CycleReport, FeedReport
+from storage import feeds as feed_queries
+from storage.models import Feed
+
+feeds_app = typer.Typer(no_args_is_help=True, help="The feed catalogue.")
+app.add_typer(feeds_app, name="feeds")
+
+
+def feed_json(feed: Feed) -> dict[str, object]:
+    return {
+        "id": feed.id,
+        "url": feed.url,
+        "title": feed.title,
+        "language": feed.language,
+        "enabled": feed.enabled,
+        "error_count": feed.error_count,
+        "last_error": feed.last_error,
+        "last_status": feed.last_status,
+        "last_success": feed.last_success_at.isoformat() if feed.last_success_at else None,
+        "next_check": feed.next_check_at.isoformat() if feed.next_check_at else None,
+    }
+
+
+@feeds_app.command("add")
+def feeds_add(
+    ctx: typer.Context,
+    urls: Annotated[list[str], typer.Argument(help="feed URLs")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add one or more feeds (the same feed under another spelling is refused)."""
+    from bot.services import InvalidFeedURLError, add_feed
+
+    engine = engine_or_exit(settings_from(ctx))
+    added, problems = [], 0
+    for url in urls:
+        try:
+            feed = add_feed(engine, url)
+        except (InvalidFeedURLError, feed_queries.DuplicateFeedError) as exc:
+            err.print(f"[yellow]skipped[/] {url}: {exc}", highlight=False)
+            problems += 1
+            continue
+        added.append(feed)
+        if not as_json:
+            err.print(f"added #{feed.id} {feed.url}", highlight=False)
+    if as_json:
+        print_json([feed_json(f) for f in added])
+    if problems and not added:
+        raise typer.Exit(1)
+
+
+@feeds_app.command("list")
+def feeds_list(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """List the feeds with their fetch state."""
+    engine = engine_or_exit(settings_from(ctx))
+    with Session(engine) as session:
+        feeds = list(feed_queries.list_feeds(session))
+    if as_json:
+        print_json([feed_json(f) for f in feeds])
+        return
+    table = Table("id", "title", "url", "errors", "last error", "next check")
+    for f in feeds:
+        table.add_row(
+            str(f.id),
+            f.title or "",
+            f.url,
+            str(f.error_count),
+            (f.last_error or "")[:60],
+            f.next_check_at.strftime("%Y-%m-%d %H:%M") if f.next_check_at else "",
+        )
+    err.print(table)
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    ctx: typer.Context, ref: Annotated[str, typer.Argument(help="feed id or URL")]
+) -> None:
+    """Remove a feed and its articles."""
+    engine = engine_or_exit(settings_from(ctx))
+    with Session(engine) as session:
+        feed = feed_queries.find_feed(session, ref)
+        if feed is None:
+            fail(f"no feed {ref!r} (see `newsbrief feeds list`)")
+        session.delete(feed)
+        session.commit()
+    err.print(f"removed {ref}", highlight=False)
+
+
+def summary_table(report: CycleReport) -> Table:
+    table = Table(title=f"fetch cycle: {len(report.feeds)} feeds in {report.elapsed:.1f}s")
+    for column in ("feed", "status", "new", "dup", "story", "reason"):
+        table.add_column(column, overflow="fold")
+    for f in sorted(report.feeds, key=lambda r: (r.status != "failed", r.feed_id)):
+        style = {"failed": "red", "not_modified": "dim"}.get(f.status, "")
+        table.add_row(
+            f"#{f.feed_id} {f.url}",
+            f.status.replace("_", " "),
+            str(f.new),
+            str(f.duplicate),
+            str(f.same_story),
+            f.error or f.warning or "",
+            style=style,
+        )
+    table.caption = (
+        f"new {report.total('new')} · duplicate {report.total('duplicate')} · "
+        f"not modified {report.count('not_modified')} · failed {report.count('failed')}"
+    )
+    return table
+
+
+def report_json(report: CycleReport) -> dict[str, object]:
+    def feed(f: FeedReport) -> dict[str, object]:
+        return {
+            "id": f.feed_id,
+            "url": f.url,
+            "status": f.status,
+            "new": f.new,
+            "duplicate": f.duplicate,
+            "same_story": f.same_story,
+            "extracted": f.extracted,
+            "error": f.error,
+            "warning": f.warning,
+            "seconds": round(f.elapsed, 3),
+        }
+
+    return {
+        "feeds": [feed(f) for f in report.feeds],
+        "new": report.total("new"),
+        "duplicate": report.total("duplicate"),
+        "not_modified": report.count("not_modified"),
+        "failed": report.count("failed"),
+        "seconds": round(report.elapsed, 3),
+    }
+
+
+@app.command()
+def fetch(
+    ctx: typer.Context,
+    all_feeds: Annotated[bool, typer.Option("--all", help="fetch every feed, due or not")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run one fetch cycle over the due feeds (or all) and print what it did."""
+    from bot.services import add_configured_feeds, ingestor
+
+    settings = settings_from(ctx)
+    engine = engine_or_exit(settings)
+    add_configured_feeds(settings, engine)
+
+    async def cycle() -> CycleReport:
+        progress = Progress(
+            TextColumn("fetching"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        )
+        with progress:
+            task = progress.add_task("fetch", total=None)
+            async with ingestor(settings, engine) as ing:
+                return await ing.run_cycle(
+                    all_feeds=all_feeds,
+                    on_start=lambda n: progress.update(task, total=n),
+                    on_feed_done=lambda _r: progress.advance(task),
+                )
+
+    report = asyncio.run(cycle())
+    if as_json:
+        print_json(report_json(report))
+    else:
+        err.print(summary_table(report))

@@ -1,0 +1,373 @@
+"""One feed end to end, and one cycle over the due feeds.
+
+Refreshing a feed reads top to bottom as fetch → parse → (extract) → clean → dedup → store, and
+every failure says which step failed. A broken feed is recorded with its reason and backed off;
+it never stops the cycle. CPU work (parsing, cleaning, hashing) runs in worker threads and the
+database work is serialised behind one lock, because SQLite has one writer and the in-memory
+near-duplicate index must see articles in the order they are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.ingest.dedup import NearDuplicateIndex, classify
+from bot.ingest.extract import extract_main_text, is_teaser
+from bot.ingest.fetch import Fetcher
+from bot.ingest.language import LanguageDetector
+from bot.ingest.parse import FeedParseError, parse_feed
+from bot.ingest.prepare import PreparedArticle, PreparedBatch, prepare_entries, refresh_text
+from bot.ingest.records import FetchResult, ParsedFeed
+from bot.ingest.schedule import next_check
+from bot.settings import Settings
+from storage import articles as article_queries
+from storage import feeds as feed_queries
+from storage.models import Article, Feed
+
+log = logging.getLogger(__name__)
+
+FeedStatus = Literal["ok", "not_modified", "failed"]
+INDEX_WINDOW = timedelta(days=7)  # near-duplicates are looked for among this recent window
+
+
+@dataclass(slots=True)
+class FeedReport:
+    """What one feed's refresh did, for the CLI summary, logs and metrics."""
+
+    feed_id: int
+    url: str
+    status: FeedStatus
+    new: int = 0
+    duplicate: int = 0
+    same_story: int = 0
+    extracted: int = 0
+    error: str | None = None
+    warning: str | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(slots=True)
+class CycleReport:
+    feeds: list[FeedReport] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def total(self, attr: str) -> int:
+        return sum(int(getattr(f, attr)) for f in self.feeds)
+
+    def count(self, status: FeedStatus) -> int:
+        return sum(1 for f in self.feeds if f.status == status)
+
+
+@dataclass(slots=True, frozen=True)
+class FeedJob:
+    """The part of a Feed row a refresh needs, detached from any session."""
+
+    id: int
+    url: str
+    etag: str | None
+    last_modified: str | None
+    error_count: int
+    language: str | None
+    boilerplate: frozenset[str]
+
+    @classmethod
+    def of(cls, feed: Feed) -> FeedJob:
+        assert feed.id is not None
+        return cls(
+            feed.id,
+            feed.url,
+            feed.etag,
+            feed.last_modified,
+            feed.error_count,
+            feed.language,
+            feed_queries.learned_boilerplate(feed),
+        )
+
+
+class Ingestor:
+    """Runs fetch cycles against one database with one HTTP client and one language model."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        fetcher: Fetcher,
+        detector: LanguageDetector,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.fetcher = fetcher
+        self.detector = detector
+        self._index: NearDuplicateIndex | None = None
+        self._story_of: dict[int, int | None] = {}
+        self._write_lock = asyncio.Lock()
+        # Pages that yielded no text are not fetched again (at most once per URL).
+        self._failed_pages: OrderedDict[str, None] = OrderedDict()
+
+    async def run_cycle(
+        self,
+        *,
+        all_feeds: bool = False,
+        on_feed_done: Callable[[FeedReport], None] | None = None,
+        on_start: Callable[[int], None] | None = None,
+    ) -> CycleReport:
+        """Refresh every due feed (or all), concurrently within the fetcher's limits."""
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        jobs = await asyncio.to_thread(self._due_jobs, now, all_feeds)
+        if on_start:
+            on_start(len(jobs))
+        await self._ensure_index()
+
+        async def one(job: FeedJob) -> FeedReport:
+            report = await self.refresh(job)
+            if on_feed_done:
+                on_feed_done(report)
+            return report
+
+        reports = await asyncio.gather(*(one(job) for job in jobs))
+        return CycleReport(feeds=list(reports), elapsed=time.perf_counter() - started)
+
+    async def refresh(self, job: FeedJob) -> FeedReport:
+        """Fetch, parse, clean, dedup and store one feed. Never raises for a bad feed."""
+        started = time.perf_counter()
+        try:
+            report = await self._refresh(job)
+        except Exception as exc:  # a bug must not stop the cycle; it is logged with the feed
+            log.exception("feed %s: unexpected failure", job.url)
+            report = FeedReport(job.id, job.url, "failed", error=f"internal error: {exc!r}")
+            await self._record_failure(job, report.error or "", retry_after=None)
+        report.elapsed = time.perf_counter() - started
+        return report
+
+    async def _refresh(self, job: FeedJob) -> FeedReport:
+        await self._ensure_index()
+        result = await self.fetcher.fetch(job.url, etag=job.etag, last_modified=job.last_modified)
+        if result.status == "error":
+            error = f"fetch: {result.error}"
+            log.warning("feed %s failed: %s", job.url, error)
+            await self._record_failure(job, error, retry_after=result.retry_after)
+            return FeedReport(job.id, job.url, "failed", error=error)
+        if result.status == "not_modified":
+            async with self._write_lock:
+                await asyncio.to_thread(
+                    self._record, job, "not_modified", self._next(result.max_age, None, 0)
+                )
+            return FeedReport(job.id, job.url, "not_modified")
+        assert result.body is not None
+        try:
+            parsed = await asyncio.to_thread(
+                parse_feed,
+                result.body,
+                url=result.final_url or job.url,
+                content_type=result.content_type,
+            )
+        except FeedParseError as exc:
+            error = f"parse: {exc}"
+            log.warning("feed %s failed: %s", job.url, error)
+            await self._record_failure(job, error, retry_after=None)
+            return FeedReport(job.id, job.url, "failed", error=error)
+        if parsed.warning:
+            log.info("feed %s parsed with a warning: %s", job.url, parsed.warning)
+
+        known = await asyncio.to_thread(self._known_guids, job.id, parsed)
+        batch = await asyncio.to_thread(
+            prepare_entries,
+            parsed,
+            feed_language=job.language,
+            stored_boilerplate=job.boilerplate,
+            skip_guids=known,
+            detector=self.detector,
+        )
+        extracted = 0
+        if self.settings.extract_teasers:
+            extracted = await self._extract_teasers(batch.articles)
+        async with self._write_lock:
+            report = await asyncio.to_thread(self._store, job, parsed, batch, result)
+        report.duplicate += len(known)
+        report.extracted = extracted
+        report.warning = parsed.warning
+        return report
+
+    # --- teaser extraction -------------------------------------------------------------
+
+    async def _extract_teasers(self, articles: list[PreparedArticle]) -> int:
+        async def one(item: PreparedArticle) -> bool:
+            url = item.url
+            if not url or url in self._failed_pages:
+                return False
+            page = await self.fetcher.fetch_page(url)
+            text = None
+            if page.status == "ok" and page.body:
+                text = await asyncio.to_thread(extract_main_text, page.body, url=url)
+            if not text or len(text) <= len(item.text):
+                self._failed_pages[url] = None
+                while len(self._failed_pages) > 10_000:
+                    self._failed_pages.popitem(last=False)
+                return False
+            await asyncio.to_thread(refresh_text, item, text, self.detector)
+            return True
+
+        teasers = [a for a in articles if is_teaser(a.text, self.settings.teaser_chars) and a.url]
+        done = await asyncio.gather(*(one(a) for a in teasers))
+        return sum(done)
+
+    # --- database side (worker threads) --------------------------------------------------
+
+    def _due_jobs(self, now: datetime, all_feeds: bool) -> list[FeedJob]:
+        with Session(self.engine) as session:
+            return [
+                FeedJob.of(f) for f in feed_queries.due_feeds(session, now, all_feeds=all_feeds)
+            ]
+
+    def _known_guids(self, feed_id: int, parsed: ParsedFeed) -> set[str]:
+        guids = [e.guid for e in parsed.entries if e.guid]
+        with Session(self.engine) as session:
+            return article_queries.existing_guids(session, feed_id, guids)
+
+    async def _ensure_index(self) -> None:
+        if self._index is None:
+            async with self._write_lock:
+                if self._index is None:
+                    await asyncio.to_thread(self._load_index)
+
+    def _load_index(self) -> None:
+        index = NearDuplicateIndex()
+        since = datetime.now(UTC) - INDEX_WINDOW
+        with Session(self.engine) as session:
+            for article_id, story_id, signature in article_queries.recent_signatures(
+                session, since
+            ):
+                index.add(article_id, signature)
+                self._story_of[article_id] = story_id
+        self._index = index
+        log.info("near-duplicate index loaded with %d recent articles", len(index))
+
+    def _next(
+        self, max_age: int | None, retry_after: int | None, errors: int, ttl: int | None = None
+    ) -> datetime:
+        return next_check(
+            datetime.now(UTC),
+            interval=timedelta(seconds=self.settings.fetch_interval),
+            ttl_minutes=ttl,
+            max_age=max_age,
+            retry_after=retry_after,
+            error_count=errors,
+            jitter=random.random() * 0.1,
+        )
+
+    def _record(self, job: FeedJob, status: str, next_at: datetime, **state: object) -> None:
+        with Session(self.engine) as session:
+            feed_queries.record_fetch(
+                session,
+                job.id,
+                status=status,
+                next_check_at=next_at,
+                **state,  # type: ignore[arg-type]
+            )
+            session.commit()
+
+    async def _record_failure(self, job: FeedJob, error: str, *, retry_after: int | None) -> None:
+        next_at = self._next(None, retry_after, job.error_count + 1)
+        async with self._write_lock:
+            await asyncio.to_thread(self._record, job, "failed", next_at, error=error)
+
+    def _store(
+        self, job: FeedJob, parsed: ParsedFeed, batch: PreparedBatch, result: FetchResult
+    ) -> FeedReport:
+        assert self._index is not None
+        report = FeedReport(job.id, job.url, "ok")
+        added: list[int] = []
+        try:
+            self._store_batch(job, parsed, batch, result, report, added)
+        except BaseException:
+            # The transaction rolled back: forget what this batch put into the index.
+            for article_id in added:
+                self._index.remove(article_id)
+                self._story_of.pop(article_id, None)
+            raise
+        return report
+
+    def _store_batch(
+        self,
+        job: FeedJob,
+        parsed: ParsedFeed,
+        batch: PreparedBatch,
+        result: FetchResult,
+        report: FeedReport,
+        added: list[int],
+    ) -> None:
+        assert self._index is not None
+        with Session(self.engine) as session:
+            seen_guids: set[str] = set()
+            for item in batch.articles:
+                if item.guid in seen_guids:
+                    report.duplicate += 1
+                    continue
+                seen_guids.add(item.guid)
+                if article_queries.find_duplicate(
+                    session, url_key=item.url_key, content_hash=item.content_hash
+                ):
+                    report.duplicate += 1
+                    continue
+                story_id = None
+                if item.minhash is not None:
+                    matches = self._index.query(item.minhash)
+                    if matches:
+                        best_id, similarity = matches[0]
+                        kind = classify(similarity)
+                        if kind == "same_article":
+                            report.duplicate += 1
+                            continue
+                        if kind == "same_story":
+                            story_id = self._story_of.get(best_id)
+                            report.same_story += 1
+                stored = article_queries.insert_article(
+                    session,
+                    Article(
+                        feed_id=job.id,
+                        guid=item.guid,
+                        url=item.url,
+                        url_key=item.url_key,
+                        title=item.title,
+                        author=item.author,
+                        published_at=item.published,
+                        language=item.language,
+                        text=item.text,
+                        content_hash=item.content_hash,
+                        minhash=item.minhash,
+                        extracted=item.extracted,
+                    ),
+                    story_id=story_id,
+                )
+                assert stored.id is not None
+                if item.minhash is not None:
+                    # Indexed at once, so near-duplicates inside one document find each other.
+                    self._index.add(stored.id, item.minhash)
+                    self._story_of[stored.id] = stored.story_id
+                    added.append(stored.id)
+                report.new += 1
+            feed_queries.record_fetch(
+                session,
+                job.id,
+                status="ok",
+                next_check_at=self._next(result.max_age, None, 0, parsed.ttl_minutes),
+                etag=result.etag,
+                last_modified=result.last_modified,
+                title=parsed.title,
+                site_url=parsed.site_url,
+                language=parsed.language,
+                boilerplate=batch.boilerplate,
+            )
+            session.commit()

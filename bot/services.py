@@ -1,0 +1,81 @@
+"""Wiring shared by the CLI commands: the engine, the ingestor, and adding feeds.
+
+Everything is built from one Settings object passed in; nothing here is global.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.ingest.dedup import canonical_url, url_key
+from bot.ingest.fetch import Fetcher
+from bot.ingest.language import LanguageDetector
+from bot.ingest.opml import read_opml
+from bot.ingest.pipeline import Ingestor
+from bot.settings import Settings
+from storage import feeds as feed_queries
+from storage.db import make_engine
+from storage.migrate import check_schema
+from storage.models import Feed
+
+
+class InvalidFeedURLError(ValueError):
+    """The text given as a feed URL is not an http(s) URL we can fetch."""
+
+
+def open_engine(settings: Settings, *, check: bool = True) -> Engine:
+    """The database engine; by default refuses a database whose schema is not current."""
+    engine = make_engine(settings.database_url)
+    if check:
+        check_schema(engine)
+    return engine
+
+
+def make_fetcher(settings: Settings) -> Fetcher:
+    return Fetcher(
+        timeout=settings.fetch_timeout,
+        max_bytes=settings.max_feed_bytes,
+        user_agent=settings.user_agent,
+        allow_private_networks=settings.allow_private_networks,
+        concurrency=settings.fetch_concurrency,
+        per_host=settings.fetch_per_host,
+    )
+
+
+@contextlib.asynccontextmanager
+async def ingestor(
+    settings: Settings, engine: Engine, detector: LanguageDetector | None = None
+) -> AsyncIterator[Ingestor]:
+    """An Ingestor with its HTTP client open for the duration of the block."""
+    async with make_fetcher(settings) as fetcher:
+        yield Ingestor(settings, engine, fetcher, detector or LanguageDetector())
+
+
+def add_feed(engine: Engine, url: str, *, title: str | None = None) -> Feed:
+    """Add a feed by URL. Raises InvalidFeedURLError or storage's DuplicateFeedError."""
+    canonical = canonical_url(url.strip())
+    key = url_key(canonical)
+    if canonical is None or key is None:
+        raise InvalidFeedURLError(f"not an http(s) URL: {url!r}")
+    with Session(engine) as session:
+        feed = feed_queries.add_feed(session, canonical, key, title=title)
+        session.expunge(feed)
+        return feed
+
+
+def add_configured_feeds(settings: Settings, engine: Engine) -> list[Feed]:
+    """Add the feeds named by NEWSBRIEF_FEEDS (URLs and/or OPML files) that are not there yet."""
+    added: list[Feed] = []
+    for source in settings.feeds:
+        path = Path(source)
+        is_opml = path.suffix.lower() in {".opml", ".xml"} and path.is_file()
+        entries = read_opml(path) if is_opml else [(source, None)]
+        for url, title in entries:
+            with contextlib.suppress(feed_queries.DuplicateFeedError):
+                added.append(add_feed(engine, url, title=title))
+    return added

@@ -1,0 +1,185 @@
+"""Real fetch cycles over the real corpus, served over HTTP on 127.0.0.1, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from bot.ingest.language import LanguageDetector
+from bot.ingest.pipeline import CycleReport
+from bot.services import add_feed, ingestor
+from bot.settings import Settings
+from storage.models import Article, Feed, Story
+from tests.support.feedserver import FeedServer
+
+
+@pytest.fixture(scope="module")
+def detector() -> LanguageDetector:
+    return LanguageDetector()
+
+
+@pytest.fixture
+def server(corpus_dir: Path) -> Iterator[FeedServer]:
+    with FeedServer(root=corpus_dir) as srv:
+        yield srv
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "allow_private_networks": True,  # the test server is on 127.0.0.1
+        "extract_teasers": False,
+        "fetch_timeout": 10.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def cycle(settings: Settings, engine: Engine, detector: LanguageDetector) -> CycleReport:
+    async with ingestor(settings, engine, detector) as ing:
+        return await ing.run_cycle(all_feeds=True)
+
+
+def count(engine: Engine, model: type, *where: object) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(model).where(*where)).one())  # type: ignore[arg-type]
+
+
+async def test_every_corpus_feed_is_ingested_or_reported_and_a_second_cycle_stores_nothing(
+    database_url: str,
+    engine: Engine,
+    server: FeedServer,
+    corpus_dir: Path,
+    detector: LanguageDetector,
+) -> None:
+    files = sorted(p.name for p in (corpus_dir / "feeds").iterdir())
+    assert len(files) == 73
+    for name in files:
+        add_feed(engine, server.url(f"/feeds/{name}"))
+    settings = make_settings(database_url)
+
+    first = await cycle(settings, engine, detector)
+
+    assert len(first.feeds) == 73
+    failed = {r.url.rsplit("/", 1)[1]: r.error for r in first.feeds if r.status == "failed"}
+    # Only documents that are not feeds at all may fail, each with a reason that says so.
+    assert failed == {
+        "not-a-feed-document-moved.html.rss": failed.get("not-a-feed-document-moved.html.rss")
+    }
+    assert "not a feed" in (failed["not-a-feed-document-moved.html.rss"] or "")
+    stored = count(engine, Article)
+    assert stored == first.total("new") > 1500
+    assert count(engine, Feed, Feed.error_count > 0) == 1
+
+    server.reset_counters()
+    second = await cycle(settings, engine, detector)
+
+    assert second.total("new") == 0
+    assert count(engine, Article) == stored
+    not_modified = [r for r in second.feeds if r.status == "not_modified"]
+    assert len(not_modified) == 72  # every feed that was fetched fine answers 304 now
+    assert sum(1 for _path, status in server.responses if status == 304) == 72
+
+
+async def test_the_same_posts_published_as_rss_and_atom_are_stored_once(
+    database_url: str, engine: Engine, server: FeedServer, detector: LanguageDetector
+) -> None:
+    for name in (
+        "cornucopia-blogger-en.rss",
+        "cornucopia-blogger-en.atom",
+        "cowboyprogrammer-hugo-en-snapshot-a.atom",
+        "cowboyprogrammer-hugo-en-snapshot-a.rss",
+    ):
+        add_feed(engine, server.url(f"/feeds/{name}"))
+    report = await cycle(make_settings(database_url), engine, detector)
+    assert report.total("new") == 25 + 15
+    assert report.total("duplicate") == 25 + 15
+
+    add_feed(engine, server.url("/feeds/cowboyprogrammer-hugo-en-snapshot-b.atom"))
+    later = await cycle(make_settings(database_url), engine, detector)
+    # snapshot-b shares 12 of its 15 entries with snapshot-a: only 3 are new.
+    assert later.total("new") == 3
+
+
+async def test_a_broken_feed_is_recorded_with_its_reason_and_the_cycle_goes_on(
+    database_url: str, engine: Engine, server: FeedServer, detector: LanguageDetector
+) -> None:
+    server.route("/broken.xml", status=500, body=b"upstream exploded")
+    broken = add_feed(engine, server.url("/broken.xml"))
+    add_feed(engine, server.url("/feeds/lemonde-une-fr-2018-02.rss"))
+
+    report = await cycle(make_settings(database_url), engine, detector)
+
+    by_status = {r.status: r for r in report.feeds}
+    assert by_status["ok"].new == 21
+    assert "500" in (by_status["failed"].error or "")
+    with Session(engine) as session:
+        feed = session.get(Feed, broken.id)
+        assert feed is not None
+        assert feed.error_count == 1 and "500" in (feed.last_error or "")
+        assert feed.next_check_at > datetime.now(UTC)
+
+
+async def test_articles_get_their_language_clean_text_and_canonical_url(
+    database_url: str, engine: Engine, server: FeedServer, detector: LanguageDetector
+) -> None:
+    for name in (
+        "lemonde-une-fr-2017-01-mojibake.rss",
+        "ibash-ru-windows1251.rss",
+        "golem-de-2017-12.rss",
+    ):
+        add_feed(engine, server.url(f"/feeds/{name}"))
+    await cycle(make_settings(database_url), engine, detector)
+    with Session(engine) as session:
+        rows = session.exec(select(Article, Feed.url).join(Feed)).all()
+    languages = {url.rsplit("/", 1)[1]: set() for _, url in rows}
+    for article, url in rows:
+        languages[url.rsplit("/", 1)[1]].add(article.language)
+        assert "Ã" not in article.title + article.text  # mojibake repaired
+        assert "<" not in article.text or "&lt;" not in article.text
+        if article.url:
+            assert "utm_" not in article.url
+    assert languages["lemonde-une-fr-2017-01-mojibake.rss"] == {"fr"}
+    assert languages["ibash-ru-windows1251.rss"] == {"ru"}
+    assert languages["golem-de-2017-12.rss"] == {"de"}
+    assert count(engine, Story) <= count(engine, Article)
+
+
+async def test_teaser_entries_get_the_article_page_extracted_once(
+    database_url: str,
+    engine: Engine,
+    server: FeedServer,
+    corpus_dir: Path,
+    detector: LanguageDetector,
+) -> None:
+    pages = ["bbc-com-70cb2d5b", "space-com-686bb170"]
+    items = "".join(
+        f"<item><title>Story {i}</title><guid>teaser-{i}</guid>"
+        f"<link>{server.url(f'/articles/{name}.html')}</link>"
+        "<description>A short teaser.</description></item>"
+        for i, name in enumerate(pages)
+    )
+    server.route(
+        "/teasers.rss",
+        body=f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>',
+        headers={"Content-Type": "application/rss+xml"},
+    )
+    add_feed(engine, server.url("/teasers.rss"))
+    settings = make_settings(database_url, extract_teasers=True)
+
+    report = await cycle(settings, engine, detector)
+    await cycle(settings, engine, detector)
+
+    assert report.total("new") == 2 and report.total("extracted") == 2
+    with Session(engine) as session:
+        texts = {a.guid: a for a in session.exec(select(Article)).all()}
+    assert all(a.extracted and len(a.text) > 1000 for a in texts.values())
+    gold = (corpus_dir / "articles" / "space-com-686bb170.gold.txt").read_text()
+    assert gold.split("\n")[0][:60] in texts["teaser-1"].text
+    for name in pages:
+        assert server.hits[f"/articles/{name}.html"] == 1
