@@ -14,3 +14,5 @@ def setup_logging(level: str = "INFO") -> None:
     # httpx logs every request URL at INFO; Bot API URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # Alembic narrates every plugin it loads at INFO; only problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -268,8 +268,11 @@ def _parts(brief: BriefView, tz: ZoneInfo | None) -> _Parts:
     # A hashtag cannot be shortened (the "…" would end it), so long ones are dropped.
     tags = [_hashtag(_clean(k, single_line=True)) for k in brief.keywords[:_MAX_KEYWORDS]]
     return _Parts(
-        # A headline-less entry still needs something to click.
-        title=title or source or ELLIPSIS,
+        # A headline-less entry with a link still needs something to click; without a link
+        # (a pasted text) a placeholder title would only be noise, so the line is left out.
+        title=title
+        or source
+        or (ELLIPSIS if safe_href(brief.url) or not brief.summary.strip() else ""),
         url=brief.url,
         summary=_clean(brief.summary, single_line=False),
         meta=" · ".join(p for p in (source, when) if p),
