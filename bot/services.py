@@ -17,6 +17,7 @@ from bot.ingest.fetch import Fetcher
 from bot.ingest.language import LanguageDetector
 from bot.ingest.opml import read_opml
 from bot.ingest.pipeline import Ingestor
+from bot.ingest.worker import CPUPool
 from bot.settings import Settings
 from storage import feeds as feed_queries
 from storage.db import make_engine
@@ -52,8 +53,13 @@ async def ingestor(
     settings: Settings, engine: Engine, detector: LanguageDetector | None = None
 ) -> AsyncIterator[Ingestor]:
     """An Ingestor with its HTTP client open for the duration of the block."""
-    async with make_fetcher(settings) as fetcher:
-        yield Ingestor(settings, engine, fetcher, detector or LanguageDetector())
+    detector = detector or LanguageDetector()
+    pool = CPUPool(settings.database_url, settings.parse_workers, engine=engine, detector=detector)
+    try:
+        async with make_fetcher(settings) as fetcher:
+            yield Ingestor(settings, engine, fetcher, detector, pool)
+    finally:
+        pool.close()
 
 
 def add_feed(engine: Engine, url: str, *, title: str | None = None) -> Feed:

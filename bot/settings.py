@@ -7,6 +7,7 @@ build a ``Settings(...)`` with exactly the values they need.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,12 @@ class Settings(BaseSettings):
     extract_teasers: bool = True
     teaser_chars: int = Field(400, ge=0, description="shorter entries get their page extracted")
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    parse_workers: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        ge=0,
+        le=32,
+        description="processes that parse and clean feeds; 0 runs them in threads",
+    )
 
     # Telegram (used by the bot; unset token means the offline demo)
     bot_token: SecretStr | None = None

@@ -35,6 +35,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "allow_private_networks": True,  # the test server is on 127.0.0.1
         "extract_teasers": False,
         "fetch_timeout": 10.0,
+        "parse_workers": 0,  # threads; the corpus test below runs the process pool
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -61,7 +62,7 @@ async def test_every_corpus_feed_is_ingested_or_reported_and_a_second_cycle_stor
     assert len(files) == 73
     for name in files:
         add_feed(engine, server.url(f"/feeds/{name}"))
-    settings = make_settings(database_url)
+    settings = make_settings(database_url, parse_workers=2)
 
     first = await cycle(settings, engine, detector)
 

@@ -48,3 +48,13 @@ def test_the_token_is_not_shown_in_the_settings_repr(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("NEWSBRIEF_BOT_TOKEN", "123456:SECRET-token")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert "SECRET" not in repr(settings) and "SECRET" not in str(settings.model_dump())
+
+
+def test_env_example_copied_as_env_loads_with_its_documented_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(f"NEWSBRIEF_{name.upper()}", raising=False)
+    settings = Settings(_env_file=REPO_ROOT / ".env.example")  # type: ignore[call-arg]
+    assert settings.bot_token is None and settings.feeds == [] and settings.admin_ids == []
+    assert settings.fetch_interval == 900

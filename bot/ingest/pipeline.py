@@ -22,18 +22,17 @@ from typing import Literal
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.ingest.dedup import NearDuplicateIndex, classify
-from bot.ingest.extract import extract_main_text, is_teaser
+from bot.ingest.extract import is_teaser
 from bot.ingest.fetch import Fetcher
 from bot.ingest.language import LanguageDetector
-from bot.ingest.parse import FeedParseError, parse_feed
-from bot.ingest.prepare import PreparedArticle, PreparedBatch, prepare_entries, refresh_text
-from bot.ingest.records import FetchResult, ParsedFeed
+from bot.ingest.prepare import PreparedArticle, refresh_text
+from bot.ingest.records import FetchResult
 from bot.ingest.schedule import next_check
+from bot.ingest.store import RecentIndex, store_batch
+from bot.ingest.worker import CPUPool, DocumentJob, DocumentResult
 from bot.settings import Settings
-from storage import articles as article_queries
 from storage import feeds as feed_queries
-from storage.models import Article, Feed
+from storage.models import Feed
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +103,14 @@ class Ingestor:
         engine: Engine,
         fetcher: Fetcher,
         detector: LanguageDetector,
+        pool: CPUPool,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.fetcher = fetcher
         self.detector = detector
-        self._index: NearDuplicateIndex | None = None
-        self._story_of: dict[int, int | None] = {}
+        self.pool = pool
+        self._index: RecentIndex | None = None
         self._write_lock = asyncio.Lock()
         # Pages that yielded no text are not fetched again (at most once per URL).
         self._failed_pages: OrderedDict[str, None] = OrderedDict()
@@ -166,38 +166,31 @@ class Ingestor:
                 )
             return FeedReport(job.id, job.url, "not_modified")
         assert result.body is not None
-        try:
-            parsed = await asyncio.to_thread(
-                parse_feed,
-                result.body,
+        document = await self.pool.process(
+            DocumentJob(
+                feed_id=job.id,
+                body=result.body,
                 url=result.final_url or job.url,
                 content_type=result.content_type,
+                feed_language=job.language,
+                boilerplate=job.boilerplate,
             )
-        except FeedParseError as exc:
-            error = f"parse: {exc}"
+        )
+        if document.error is not None or document.batch is None:
+            error = f"parse: {document.error}"
             log.warning("feed %s failed: %s", job.url, error)
             await self._record_failure(job, error, retry_after=None)
             return FeedReport(job.id, job.url, "failed", error=error)
-        if parsed.warning:
-            log.info("feed %s parsed with a warning: %s", job.url, parsed.warning)
-
-        known = await asyncio.to_thread(self._known_guids, job.id, parsed)
-        batch = await asyncio.to_thread(
-            prepare_entries,
-            parsed,
-            feed_language=job.language,
-            stored_boilerplate=job.boilerplate,
-            skip_guids=known,
-            detector=self.detector,
-        )
+        if document.warning:
+            log.info("feed %s parsed with a warning: %s", job.url, document.warning)
         extracted = 0
         if self.settings.extract_teasers:
-            extracted = await self._extract_teasers(batch.articles)
+            extracted = await self._extract_teasers(document.batch.articles)
         async with self._write_lock:
-            report = await asyncio.to_thread(self._store, job, parsed, batch, result)
-        report.duplicate += len(known)
+            report = await asyncio.to_thread(self._store, job, document, result)
+        report.duplicate += document.known
         report.extracted = extracted
-        report.warning = parsed.warning
+        report.warning = document.warning
         return report
 
     # --- teaser extraction -------------------------------------------------------------
@@ -210,7 +203,7 @@ class Ingestor:
             page = await self.fetcher.fetch_page(url)
             text = None
             if page.status == "ok" and page.body:
-                text = await asyncio.to_thread(extract_main_text, page.body, url=url)
+                text = await self.pool.extract(page.body, url)
             if not text or len(text) <= len(item.text):
                 self._failed_pages[url] = None
                 while len(self._failed_pages) > 10_000:
@@ -231,11 +224,6 @@ class Ingestor:
                 FeedJob.of(f) for f in feed_queries.due_feeds(session, now, all_feeds=all_feeds)
             ]
 
-    def _known_guids(self, feed_id: int, parsed: ParsedFeed) -> set[str]:
-        guids = [e.guid for e in parsed.entries if e.guid]
-        with Session(self.engine) as session:
-            return article_queries.existing_guids(session, feed_id, guids)
-
     async def _ensure_index(self) -> None:
         if self._index is None:
             async with self._write_lock:
@@ -243,14 +231,9 @@ class Ingestor:
                     await asyncio.to_thread(self._load_index)
 
     def _load_index(self) -> None:
-        index = NearDuplicateIndex()
-        since = datetime.now(UTC) - INDEX_WINDOW
+        index = RecentIndex()
         with Session(self.engine) as session:
-            for article_id, story_id, signature in article_queries.recent_signatures(
-                session, since
-            ):
-                index.add(article_id, signature)
-                self._story_of[article_id] = story_id
+            index.load(session, datetime.now(UTC) - INDEX_WINDOW)
         self._index = index
         log.info("near-duplicate index loaded with %d recent articles", len(index))
 
@@ -283,91 +266,33 @@ class Ingestor:
         async with self._write_lock:
             await asyncio.to_thread(self._record, job, "failed", next_at, error=error)
 
-    def _store(
-        self, job: FeedJob, parsed: ParsedFeed, batch: PreparedBatch, result: FetchResult
-    ) -> FeedReport:
-        assert self._index is not None
-        report = FeedReport(job.id, job.url, "ok")
-        added: list[int] = []
-        try:
-            self._store_batch(job, parsed, batch, result, report, added)
-        except BaseException:
-            # The transaction rolled back: forget what this batch put into the index.
-            for article_id in added:
-                self._index.remove(article_id)
-                self._story_of.pop(article_id, None)
-            raise
-        return report
-
-    def _store_batch(
-        self,
-        job: FeedJob,
-        parsed: ParsedFeed,
-        batch: PreparedBatch,
-        result: FetchResult,
-        report: FeedReport,
-        added: list[int],
-    ) -> None:
-        assert self._index is not None
+    def _store(self, job: FeedJob, document: DocumentResult, result: FetchResult) -> FeedReport:
+        assert self._index is not None and document.batch is not None
         with Session(self.engine) as session:
-            seen_guids: set[str] = set()
-            for item in batch.articles:
-                if item.guid in seen_guids:
-                    report.duplicate += 1
-                    continue
-                seen_guids.add(item.guid)
-                if article_queries.find_duplicate(
-                    session, url_key=item.url_key, content_hash=item.content_hash
-                ):
-                    report.duplicate += 1
-                    continue
-                story_id = None
-                if item.minhash is not None:
-                    matches = self._index.query(item.minhash)
-                    if matches:
-                        best_id, similarity = matches[0]
-                        kind = classify(similarity)
-                        if kind == "same_article":
-                            report.duplicate += 1
-                            continue
-                        if kind == "same_story":
-                            story_id = self._story_of.get(best_id)
-                            report.same_story += 1
-                stored = article_queries.insert_article(
-                    session,
-                    Article(
-                        feed_id=job.id,
-                        guid=item.guid,
-                        url=item.url,
-                        url_key=item.url_key,
-                        title=item.title,
-                        author=item.author,
-                        published_at=item.published,
-                        language=item.language,
-                        text=item.text,
-                        content_hash=item.content_hash,
-                        minhash=item.minhash,
-                        extracted=item.extracted,
-                    ),
-                    story_id=story_id,
-                )
-                assert stored.id is not None
-                if item.minhash is not None:
-                    # Indexed at once, so near-duplicates inside one document find each other.
-                    self._index.add(stored.id, item.minhash)
-                    self._story_of[stored.id] = stored.story_id
-                    added.append(stored.id)
-                report.new += 1
+            counts = store_batch(session, job.id, document.batch, self._index)
             feed_queries.record_fetch(
                 session,
                 job.id,
                 status="ok",
-                next_check_at=self._next(result.max_age, None, 0, parsed.ttl_minutes),
+                next_check_at=self._next(result.max_age, None, 0, document.ttl_minutes),
                 etag=result.etag,
                 last_modified=result.last_modified,
-                title=parsed.title,
-                site_url=parsed.site_url,
-                language=parsed.language,
-                boilerplate=batch.boilerplate,
+                title=document.title,
+                site_url=document.site_url,
+                language=document.language,
+                boilerplate=document.batch.boilerplate,
             )
-            session.commit()
+            try:
+                session.commit()
+            except BaseException:
+                # Rolled back: these ids will never exist, so they must not be matched against.
+                self._index = None
+                raise
+        return FeedReport(
+            job.id,
+            job.url,
+            "ok",
+            new=counts.new,
+            duplicate=counts.duplicate,
+            same_story=counts.same_story,
+        )

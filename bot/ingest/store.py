@@ -1,0 +1,147 @@
+"""The store stage: decide new / duplicate / same story for a document's articles, then write.
+
+Duplicates are decided in layers, cheapest first: a GUID the feed already has (checked in the
+worker), a URL or normalised text already stored (one query per document), then MinHash/LSH
+against recent articles — Jaccard ≥ 0.8 is the same article again, 0.5–0.8 the same story
+told again (stored, attached to that story). Near-duplicates inside one document find each
+other too: pending articles sit in the index under temporary negative keys until the insert
+gives them ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot.ingest.dedup import NearDuplicateIndex, classify
+from bot.ingest.prepare import PreparedArticle, PreparedBatch
+from storage import articles as article_queries
+from storage.articles import NewArticle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class StoreCounts:
+    new: int = 0
+    duplicate: int = 0
+    same_story: int = 0
+
+
+class RecentIndex:
+    """MinHash signatures of recent articles and the story each belongs to, kept in memory."""
+
+    def __init__(self) -> None:
+        self.near = NearDuplicateIndex()
+        self.story_of: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.near)
+
+    def load(self, session: Session, since: datetime) -> None:
+        for article_id, story_id, signature in article_queries.recent_signatures(session, since):
+            self.add(article_id, story_id, signature)
+
+    def add(self, article_id: int, story_id: int | None, signature: bytes) -> None:
+        self.near.add(article_id, signature)
+        if story_id is not None:
+            self.story_of[article_id] = story_id
+
+    def discard(self, article_id: int) -> None:
+        if article_id in self.near:
+            self.near.remove(article_id)
+        self.story_of.pop(article_id, None)
+
+
+@dataclass(slots=True)
+class _Pending:
+    item: PreparedArticle
+    temp_key: int
+    story_id: int | None  # an existing story to join
+    group: int  # else: the batch-local new story it opens or shares
+
+
+def article_values(feed_id: int, item: PreparedArticle) -> dict[str, object]:
+    return {
+        "feed_id": feed_id,
+        "guid": item.guid,
+        "url": item.url,
+        "url_key": item.url_key,
+        "title": item.title,
+        "author": item.author,
+        "published_at": item.published,
+        "language": item.language,
+        "text": item.text,
+        "content_hash": item.content_hash,
+        "minhash": item.minhash,
+        "extracted": item.extracted,
+    }
+
+
+def store_batch(
+    session: Session, feed_id: int, batch: PreparedBatch, index: RecentIndex
+) -> StoreCounts:
+    """Write the new articles of ``batch`` (no commit) and keep ``index`` in step.
+
+    If the caller's transaction fails, nothing of this batch stays in the index.
+    """
+    counts = StoreCounts()
+    known_urls, known_hashes = article_queries.existing_keys(
+        session,
+        (a.url_key for a in batch.articles if a.url_key),
+        (a.content_hash for a in batch.articles),
+    )
+    pending: list[_Pending] = []
+    by_temp: dict[int, _Pending] = {}
+    seen_guids: set[str] = set()
+    try:
+        for item in batch.articles:
+            if (
+                item.guid in seen_guids
+                or (item.url_key and item.url_key in known_urls)
+                or item.content_hash in known_hashes
+            ):
+                counts.duplicate += 1
+                continue
+            story_id, group = None, len(pending)
+            if item.minhash is not None:
+                matches = index.near.query(item.minhash)
+                if matches:
+                    best, similarity = matches[0]
+                    kind = classify(similarity)
+                    if kind == "same_article":
+                        counts.duplicate += 1
+                        continue
+                    if kind == "same_story":
+                        counts.same_story += 1
+                        if best in by_temp:
+                            story_id, group = by_temp[best].story_id, by_temp[best].group
+                        else:
+                            story_id = index.story_of.get(best)
+            seen_guids.add(item.guid)
+            if item.url_key:
+                known_urls.add(item.url_key)
+            known_hashes.add(item.content_hash)
+            entry = _Pending(item, -(len(pending) + 1), story_id, group)
+            pending.append(entry)
+            if item.minhash is not None:
+                index.near.add(entry.temp_key, item.minhash)
+                by_temp[entry.temp_key] = entry
+        written = article_queries.insert_articles(
+            session,
+            [
+                NewArticle(article_values(feed_id, p.item), story_id=p.story_id, group=p.group)
+                for p in pending
+            ],
+        )
+    finally:
+        for temp_key in by_temp:
+            index.discard(temp_key)
+    for entry, (article_id, story_id) in zip(pending, written, strict=True):
+        if entry.item.minhash is not None:
+            index.add(article_id, story_id, entry.item.minhash)
+    counts.new = len(written)
+    return counts

@@ -1,0 +1,158 @@
+"""The CPU half of a feed refresh, run in a pool of worker processes.
+
+feedparser, cleaning, MinHash and language detection are pure Python or hold the GIL, so
+threads cannot use the second core and, worse, stall the event loop that serves the bot and
+the other fetches. A small process pool takes the whole "bytes in, storable articles out" step:
+each worker parses the document, asks the database which GUIDs the feed already has (a read;
+SQLite in WAL mode and PostgreSQL both serve it while the main process writes), and prepares
+only the new entries. With ``workers=0`` the same function runs in a thread instead (tests,
+tiny deployments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.ingest.extract import extract_main_text
+from bot.ingest.language import LanguageDetector
+from bot.ingest.parse import FeedParseError, parse_feed
+from bot.ingest.prepare import PreparedBatch, prepare_entries
+from storage import articles as article_queries
+from storage.db import make_engine
+
+
+@dataclass(slots=True, frozen=True)
+class DocumentJob:
+    feed_id: int
+    body: bytes
+    url: str
+    content_type: str | None
+    feed_language: str | None
+    boilerplate: frozenset[str]
+
+
+@dataclass(slots=True)
+class DocumentResult:
+    """What came out of one feed document; ``error`` is set when it is not a feed at all."""
+
+    error: str | None = None
+    title: str | None = None
+    site_url: str | None = None
+    language: str | None = None
+    ttl_minutes: int | None = None
+    warning: str | None = None
+    known: int = 0  # entries whose GUID the feed already had
+    batch: PreparedBatch | None = None
+
+
+# Per-process state of a pool worker: one engine and one language model, built on first use.
+_state: dict[str, Any] = {}
+
+
+def _init_worker(database_url: str) -> None:
+    _state.clear()
+    _state["database_url"] = database_url
+
+
+def _worker_engine() -> Engine:
+    if "engine" not in _state:
+        _state["engine"] = make_engine(_state["database_url"])
+    engine: Engine = _state["engine"]
+    return engine
+
+
+def _worker_detector() -> LanguageDetector:
+    if "detector" not in _state:
+        _state["detector"] = LanguageDetector()
+    detector: LanguageDetector = _state["detector"]
+    return detector
+
+
+def _process_in_worker(job: DocumentJob) -> DocumentResult:
+    return process_document(job, _worker_engine(), _worker_detector())
+
+
+def process_document(
+    job: DocumentJob, engine: Engine, detector: LanguageDetector
+) -> DocumentResult:
+    """Parse, skip known GUIDs, clean and key the new entries of one feed document."""
+    try:
+        parsed = parse_feed(job.body, url=job.url, content_type=job.content_type)
+    except FeedParseError as exc:
+        return DocumentResult(error=str(exc))
+    guids = [e.guid for e in parsed.entries if e.guid]
+    with Session(engine) as session:
+        known = article_queries.existing_guids(session, job.feed_id, guids)
+    batch = prepare_entries(
+        parsed,
+        feed_language=job.feed_language,
+        stored_boilerplate=job.boilerplate,
+        skip_guids=known,
+        detector=detector,
+    )
+    return DocumentResult(
+        title=parsed.title,
+        site_url=parsed.site_url,
+        language=parsed.language,
+        ttl_minutes=parsed.ttl_minutes,
+        warning=parsed.warning,
+        known=len(known),
+        batch=batch,
+    )
+
+
+def extract_page(body: bytes, url: str) -> str | None:
+    return extract_main_text(body, url=url)
+
+
+class CPUPool:
+    """Runs the CPU-bound ingestion steps in worker processes, or in threads (``workers=0``)."""
+
+    def __init__(
+        self, database_url: str, workers: int, *, engine: Engine, detector: LanguageDetector
+    ) -> None:
+        self.workers = workers
+        self._engine = engine
+        self._detector = detector
+        self._executor: Executor | None = None
+        if workers > 0:
+            # forkserver: children start from a clean, single-threaded server process, never
+            # from a copy of this one mid-flight (locks held by other threads, open sockets).
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["bot.ingest.worker"])
+            self._executor = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(database_url,),
+            )
+
+    async def process(self, job: DocumentJob) -> DocumentResult:
+        if self._executor is None:
+            return await asyncio.to_thread(process_document, job, self._engine, self._detector)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _process_in_worker, job)
+
+    async def extract(self, body: bytes, url: str) -> str | None:
+        if self._executor is None:
+            return await asyncio.to_thread(extract_main_text, body, url=url)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, extract_page, body, url)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+def default_workers() -> int:
+    """One worker per core, up to 4: beyond that the single database writer is the limit."""
+    return min(4, os.cpu_count() or 1)
