@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -11,9 +11,11 @@ from rich.table import Table
 from sqlmodel import Session
 
 from bot.cli import app, engine_or_exit, err, fail, print_json, settings_from
-from bot.ingest.pipeline import CycleReport, FeedReport
 from storage import feeds as feed_queries
 from storage.models import Feed
+
+if TYPE_CHECKING:  # the pipeline pulls in the NLP stack; commands import it when they run
+    from bot.ingest.pipeline import CycleReport, FeedReport
 
 feeds_app = typer.Typer(no_args_is_help=True, help="The feed catalogue.")
 app.add_typer(feeds_app, name="feeds")

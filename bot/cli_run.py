@@ -5,24 +5,27 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 from sqlmodel import Session
 
-from bot.briefs.compose import compose_brief
-from bot.briefs.stories import StoryMember
 from bot.cli import app, err, fail, print_json, settings_from
 from bot.settings import Settings
 from storage import articles as article_queries
 from storage.models import Article
 
+if TYPE_CHECKING:  # the NLP stack loads only when a command needs it
+    from bot.briefs.stories import StoryMember
+
 out = Console()
 
 
 def member_of(article: Article, source: str) -> StoryMember:
+    from bot.briefs.stories import StoryMember
+
     assert article.id is not None
     return StoryMember(
         article_id=article.id,
@@ -50,6 +53,7 @@ def run(ctx: typer.Context) -> None:
 
 def run_demo(settings: Settings, *, stories: int = 8) -> None:
     """Serve the bundled demo feeds on 127.0.0.1, run the whole pipeline, print the briefs."""
+    from bot.briefs.compose import compose_brief
     from bot.briefs.render import render_brief
     from bot.briefs.summarize import ExtractiveSummarizer
     from bot.demo.console import telegram_html_to_rich
