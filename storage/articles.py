@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage.models import Article, Chat, Feed, Story, utcnow
@@ -52,6 +53,20 @@ def recent_signatures(session: Session, since: datetime) -> list[tuple[int, int 
         )
     ).all()
     return [(int(a), s, bytes(m)) for a, s, m in rows if a is not None and m is not None]
+
+
+def recent_for_events(session: Session, since: datetime) -> Sequence[Any]:
+    """Recent articles' id, story, title, text, date and language, to rebuild the event index."""
+    columns = (
+        col(Article.id),
+        col(Article.story_id),
+        col(Article.title),
+        col(Article.text),
+        col(Article.published_at),
+        col(Article.language),
+    )
+    query = sa_select(*columns).where(col(Article.fetched_at) >= since).order_by(col(Article.id))
+    return session.execute(query).all()
 
 
 def story_of(session: Session, article_id: int) -> int | None:

@@ -184,3 +184,46 @@ async def test_teaser_entries_get_the_article_page_extracted_once(
     assert gold.split("\n")[0][:60] in texts["teaser-1"].text
     for name in pages:
         assert server.hits[f"/articles/{name}.html"] == 1
+
+
+async def test_same_day_stories_from_different_publishers_share_one_story(
+    database_url: str, engine: Engine, server: FeedServer, detector: LanguageDetector
+) -> None:
+    for name in (
+        "nytimes-homepage-en-2017-01.rss",
+        "reuters-topnews-en-2017-01.rss",
+        "ctvnews-topstories-en-2017-01.rss",
+        "mirror-en-2016-08.rss",
+        "indianexpress-en-2017.rss",
+    ):
+        add_feed(engine, server.url(f"/feeds/{name}"))
+
+    report = await cycle(make_settings(database_url), engine, detector)
+
+    assert report.total("same_story") >= 10
+    with Session(engine) as session:
+        story_of = {a.title: a.story_id for a in session.exec(select(Article)).all()}
+
+    def same(*titles: str) -> bool:
+        return len({story_of[t] for t in titles}) == 1
+
+    airport = (
+        "Florida attack updates: Fort Lauderdale airport reopens after shooting",  # CTV
+        "Scenes From Fort Lauderdale Airport Shooting",  # NYT
+        "At least five dead in Fort Lauderdale airport shooting",  # Indian Express
+    )
+    wall = (
+        "Trump says Mexico would repay U.S. funds spent on border wall",  # Reuters
+        "Trump Insists Mexico Will Pay for Wall After U.S. Begins the Work",  # NYT
+    )
+    assert same(*airport)
+    assert same(*wall)
+    assert same(
+        "Report on election hacking says Russia plans to do more",  # CTV
+        "Report on US election hacking says Russia plans to do more",  # Indian Express
+    )
+    # Different events stay apart, even on the same day and with the same people in them.
+    assert story_of[airport[0]] != story_of[wall[0]]
+    assert (
+        story_of["Tilikum, the Killer Whale Featured in ‘Blackfish,’ Dies"] != story_of[airport[0]]
+    )

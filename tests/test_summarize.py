@@ -11,7 +11,14 @@ import feedparser
 import pytest
 
 from bot.briefs.summarize import ExtractiveSummarizer, Summarizer, cut_at_word, is_junk_sentence
-from bot.briefs.tokenize import Tokenizer, normalize_language, stemmer, stop_words, words
+from bot.briefs.tokenize import (
+    Tokenizer,
+    dangling_openers,
+    normalize_language,
+    stemmer,
+    stop_words,
+    words,
+)
 
 SUMMARIZER = ExtractiveSummarizer()
 
@@ -170,6 +177,93 @@ def test_chinese_text_without_spaces_is_summarised(corpus_dir: Path) -> None:
         assert 0 < len(summary) <= 600
         chosen = sentences_of(summary, text, "zh")
         assert len(chosen) >= 2 and "。 " not in summary
+
+
+@pytest.mark.parametrize(
+    ("name", "language"),
+    [("cnndm-en-frank-20.jsonl", "en"), ("orangesum-fr-25.jsonl", "fr")],
+)
+# Briefs filled to the budget reach deeper into the article, where "He …" abounds.
+@pytest.mark.parametrize(
+    "summarizer", [SUMMARIZER, ExtractiveSummarizer(target_share=1.0, max_sentences=None)]
+)
+def test_no_brief_sentence_opens_with_a_pronoun_whose_antecedent_is_missing(
+    corpus_dir: Path, name: str, language: str, summarizer: ExtractiveSummarizer
+) -> None:
+    checked = 0
+    for record in records(corpus_dir, name):
+        text, title = record["article"], record.get("title")
+        ranked = summarizer.rank(text, language=language, title=title)
+        summary = summarizer.summarize(text, language=language, title=title)
+        chosen = {r.position for r in ranked if r.text in summary}
+        for r in ranked:
+            # A sentence opening on a quotation mark names its speaker inside: not checked.
+            first = words(r.text[:40]) if r.text[:1].isalpha() else ()
+            opener = bool(first) and first[0].casefold() in dangling_openers(language)
+            if r.position in chosen and r.position > 0 and opener:
+                checked += 1
+                assert r.position - 1 in chosen, r.text
+    assert checked, "some brief takes a pronoun-led sentence right after its antecedent"
+
+
+def test_pronoun_led_sentence_is_taken_only_after_its_antecedent() -> None:
+    text = (
+        "The city council approved a new budget for public libraries on Monday. "
+        "Local weather was mild throughout the week across the whole region. "
+        "He said the library budget would double spending on public libraries next year."
+    )
+    title = "Council doubles library budget"
+    # Room for two sentences: "He said …" ranks second but cannot follow the lede directly.
+    assert SUMMARIZER.summarize(text, language="en", title=title, max_chars=170) == (
+        "The city council approved a new budget for public libraries on Monday. "
+        "Local weather was mild throughout the week across the whole region."
+    )
+    # Room for all three: the pronoun follows its antecedent, so it may be taken.
+    assert SUMMARIZER.summarize(text, language="en", title=title).endswith("next year.")
+
+
+def test_reported_fact_is_preferred_to_a_direct_quote_of_similar_rank() -> None:
+    text = (
+        "Le gouvernement a présenté mardi un plan de 2 milliards d'euros pour les hôpitaux "
+        "publics. « Ce plan va sauver nos hôpitaux publics », a réagi un syndicat d'infirmiers "
+        "à Lyon. Le plan financera 5 000 postes d'infirmiers dans les hôpitaux publics d'ici 2025."
+    )
+    summary = SUMMARIZER.summarize(text, language="fr", max_chars=200)
+    assert summary.endswith("5 000 postes d'infirmiers dans les hôpitaux publics d'ici 2025.")
+    assert "«" not in summary
+    quotes_allowed = ExtractiveSummarizer(quote_penalty=0.0)
+    assert "«" in quotes_allowed.summarize(text, language="fr", max_chars=200)
+
+
+def test_a_long_lede_still_gets_a_supporting_sentence() -> None:
+    lede = (
+        "The storm "
+        + "moved slowly along the coast and flooded several towns, " * 6
+        + "officials said on Sunday."
+    )
+    assert len(lede) > 300  # past the soft length on its own
+    text = lede + " Power was cut to 20,000 homes in the county. Schools stay closed on Monday."
+    summary = SUMMARIZER.summarize(text, language="en")
+    assert summary == lede + " Power was cut to 20,000 homes in the county."
+
+
+def test_briefs_stop_at_three_sentences_or_at_half_the_budget() -> None:
+    """Not filled to 600 characters: ROUGE against human abstracts falls as briefs grow."""
+    short = (
+        "The council met on Monday to vote on the budget. Teachers asked for new classrooms. "
+        "Parents wanted safer crossings near schools. The mayor promised a decision in May. "
+        "Bus drivers threatened a strike over pay."
+    )
+    assert len(Tokenizer("en").to_sentences(SUMMARIZER.summarize(short, language="en"))) == 3
+    long = (
+        "The regional council voted on Monday to borrow 40 million euros over ten years so "
+        "that every secondary school in the district can be insulated before the winter. "
+        "Teachers' unions said the plan came late, but welcomed the promise that classes would "
+        "not move to temporary buildings during the works, which start in March. "
+        "Parents asked for safer crossings near schools. The mayor promised a decision in May."
+    )
+    summary = SUMMARIZER.summarize(long, language="en")
+    assert len(Tokenizer("en").to_sentences(summary)) == 2 and 300 <= len(summary) < 600
 
 
 # --- junk and edge cases ----------------------------------------------------------------------
@@ -363,3 +457,11 @@ def test_language_resources() -> None:
     assert stop_words(None) == frozenset()
     assert stemmer("fr")("Soldats") == "soldat"
     assert stemmer("xx")("Abc") == "abc"
+
+
+def test_dangling_openers_are_pronouns_and_connectives_per_language() -> None:
+    assert {"il", "elle", "cependant", "c"} <= dangling_openers("fr-FR")
+    assert {"he", "she", "however", "but"} <= dangling_openers("en")
+    # Demonstrative determiners open self-contained sentences ("Ce vendredi, …").
+    assert not {"ce", "cette", "this", "these"} & (dangling_openers("fr") | dangling_openers("en"))
+    assert dangling_openers("xx") == frozenset() and dangling_openers(None) == frozenset()

@@ -31,6 +31,7 @@ from sumy.utils import get_stop_words
 
 __all__ = [
     "Tokenizer",
+    "dangling_openers",
     "normalize_language",
     "split_paragraphs",
     "stemmer",
@@ -243,3 +244,24 @@ def stemmer(language: str | None) -> Callable[[str], str]:
     # Snowball is pure Python (~40 µs a word) and the same words recur across an article's
     # sentences and the day's articles: memoise.
     return lru_cache(maxsize=65536)(lambda word: stem(word.lower()))
+
+
+# Words that open a sentence leaning on the one before it: personal and possessive pronouns and
+# connectives ("He denied it.", "Cependant, …"). Demonstrative determiners are left out on
+# purpose: "Ce vendredi, …" and "This week, …" stand alone. "c" is French "C'est …".
+_DANGLING_OPENERS = {
+    "en": "he she it they him her his its their them however but and also yet still instead "
+    "meanwhile moreover furthermore nevertheless nonetheless besides thus therefore hence",
+    "fr": "il elle ils elles lui leur leurs son sa ses c cela ça celui celle ceux celles mais "
+    "cependant pourtant toutefois néanmoins or donc ainsi aussi et puis ensuite enfin outre",
+    "de": "er sie es ihm ihn ihr ihre sein seine seiner aber doch jedoch allerdings dennoch "
+    "trotzdem außerdem deshalb daher",
+    "es": "él ella ellos ellas su sus esto eso pero además también aunque entonces así",
+}
+
+
+@lru_cache(maxsize=64)
+def dangling_openers(language: str | None) -> frozenset[str]:
+    """Lower-cased first words that make a sentence depend on the previous one; empty for
+    languages without a list (no sentence is then held back for its first word)."""
+    return frozenset(_DANGLING_OPENERS.get(normalize_language(language) or "", "").split())

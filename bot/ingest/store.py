@@ -5,17 +5,20 @@ worker), a URL or normalised text already stored (one query per document), then 
 against recent articles — Jaccard ≥ 0.8 is the same article again, 0.5–0.8 the same story
 told again (stored, attached to that story). Near-duplicates inside one document find each
 other too: pending articles sit in the index under temporary negative keys until the insert
-gives them ids.
+gives them ids. An article that shares no wording with anything recent may still tell the
+same event as another publisher's: the StoryMatcher (TF-IDF over headline and lead, within
+36 hours) attaches it to that story.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from bot.ingest.cluster import DEFAULT_WINDOW, StoryMatcher
 from bot.ingest.dedup import NearDuplicateIndex, classify
 from bot.ingest.prepare import PreparedArticle, PreparedBatch
 from storage import articles as article_queries
@@ -32,28 +35,58 @@ class StoreCounts:
 
 
 class RecentIndex:
-    """MinHash signatures of recent articles and the story each belongs to, kept in memory."""
+    """What the store stage remembers of recent articles: MinHash signatures, the story of
+    each, and the event matcher. Rebuilt from the database at start-up."""
 
     def __init__(self) -> None:
         self.near = NearDuplicateIndex()
         self.story_of: dict[int, int] = {}
+        # The matcher's clock is the newest publication time seen, not the wall clock, so a
+        # backlog (or a test corpus from 2017) is clustered among itself, not evicted at once.
+        self._newest = datetime.min.replace(tzinfo=UTC)
+        self.events = StoryMatcher(clock=lambda: self._newest)
 
     def __len__(self) -> int:
         return len(self.near)
 
     def load(self, session: Session, since: datetime) -> None:
         for article_id, story_id, signature in article_queries.recent_signatures(session, since):
-            self.add(article_id, story_id, signature)
+            self.add_signature(article_id, story_id, signature)
+        for row in article_queries.recent_for_events(session, since - DEFAULT_WINDOW):
+            self.add_event(
+                row.id, row.story_id, row.title, row.text, row.published_at, row.language
+            )
 
-    def add(self, article_id: int, story_id: int | None, signature: bytes) -> None:
+    def add_signature(self, article_id: int, story_id: int | None, signature: bytes) -> None:
         self.near.add(article_id, signature)
         if story_id is not None:
             self.story_of[article_id] = story_id
 
-    def discard(self, article_id: int) -> None:
+    def add_event(
+        self,
+        article_id: int,
+        story_id: int | None,
+        title: str,
+        text: str,
+        published: datetime | None,
+        language: str | None,
+    ) -> None:
+        if published is not None and published > self._newest:
+            self._newest = min(published, datetime.now(UTC))
+        self.events.add(
+            article_id,
+            title=title,
+            text=text,
+            published=published,
+            language=language,
+            story=story_id,
+        )
+        if story_id is not None:
+            self.story_of[article_id] = story_id
+
+    def discard_signature(self, article_id: int) -> None:
         if article_id in self.near:
             self.near.remove(article_id)
-        self.story_of.pop(article_id, None)
 
 
 @dataclass(slots=True)
@@ -121,6 +154,16 @@ def store_batch(
                             story_id, group = by_temp[best].story_id, by_temp[best].group
                         else:
                             story_id = index.story_of.get(best)
+            if story_id is None and group == len(pending):
+                event = index.events.match(
+                    title=item.title,
+                    text=item.text,
+                    published=item.published,
+                    language=item.language,
+                )
+                if event is not None and event[0] in index.story_of:
+                    story_id = index.story_of[event[0]]
+                    counts.same_story += 1
             seen_guids.add(item.guid)
             if item.url_key:
                 known_urls.add(item.url_key)
@@ -139,9 +182,11 @@ def store_batch(
         )
     finally:
         for temp_key in by_temp:
-            index.discard(temp_key)
+            index.discard_signature(temp_key)
     for entry, (article_id, story_id) in zip(pending, written, strict=True):
-        if entry.item.minhash is not None:
-            index.add(article_id, story_id, entry.item.minhash)
+        item = entry.item
+        if item.minhash is not None:
+            index.add_signature(article_id, story_id, item.minhash)
+        index.add_event(article_id, story_id, item.title, item.text, item.published, item.language)
     counts.new = len(written)
     return counts
