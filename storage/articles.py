@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage.models import Article, Chat, Feed, Story, utcnow
-
-DuplicateReason = Literal["guid", "url", "content"]
 
 
 def existing_guids(session: Session, feed_id: int, guids: Iterable[str]) -> set[str]:
@@ -28,21 +26,6 @@ def existing_guids(session: Session, feed_id: int, guids: Iterable[str]) -> set[
             ).all()
         )
     return found
-
-
-def find_duplicate(
-    session: Session, *, url_key: str | None, content_hash: str | None
-) -> tuple[DuplicateReason, int] | None:
-    """An already stored article with the same URL (any feed) or the same normalised text."""
-    if url_key:
-        found = session.exec(select(Article.id).where(Article.url_key == url_key)).first()
-        if found is not None:
-            return "url", found
-    if content_hash:
-        found = session.exec(select(Article.id).where(Article.content_hash == content_hash)).first()
-        if found is not None:
-            return "content", found
-    return None
 
 
 def recent_signatures(session: Session, since: datetime) -> list[tuple[int, int | None, bytes]]:
@@ -69,33 +52,6 @@ def recent_for_events(session: Session, since: datetime) -> Sequence[Any]:
     return session.execute(query).all()
 
 
-def story_of(session: Session, article_id: int) -> int | None:
-    return session.exec(select(Article.story_id).where(Article.id == article_id)).first()
-
-
-def insert_article(session: Session, article: Article, *, story_id: int | None) -> Article:
-    """Insert ``article``, joining story ``story_id`` or opening a new story for it."""
-    story: Story | None
-    if story_id is None:
-        story = Story(title=article.title, article_count=1)
-        session.add(story)
-        session.flush()
-        story_id = story.id
-    else:
-        story = session.get(Story, story_id)
-        if story is not None:
-            story.article_count += 1
-            story.updated_at = utcnow()
-            session.add(story)
-    article.story_id = story_id
-    session.add(article)
-    session.flush()
-    if story is not None and story.representative_id is None:
-        story.representative_id = article.id
-        session.add(story)
-    return article
-
-
 def counts(session: Session) -> dict[str, int]:
     """The figures `newsbrief stats` prints."""
 
@@ -111,20 +67,6 @@ def counts(session: Session) -> dict[str, int]:
         "stories": count(Story),
         "subscribers": int(active_chats),
     }
-
-
-def latest_articles(session: Session, limit: int = 10) -> Sequence[Article]:
-    return session.exec(
-        select(Article)
-        .order_by(col(Article.fetched_at).desc(), col(Article.id).desc())
-        .limit(limit)
-    ).all()
-
-
-def story_members(session: Session, story_id: int) -> Sequence[Article]:
-    return session.exec(
-        select(Article).where(Article.story_id == story_id).order_by(col(Article.id))
-    ).all()
 
 
 def latest_story_ids(session: Session, limit: int = 10) -> list[int]:

@@ -8,10 +8,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel
 
 from storage import articles as article_queries
 from storage import feeds as feed_queries
+from storage.articles import NewArticle
 from storage.db import SchemaOutOfDateError, make_engine
 from storage.migrate import (
     check_schema,
@@ -21,15 +22,23 @@ from storage.migrate import (
     include_name,
     upgrade,
 )
-from storage.models import Article, Chat, Feed
+from storage.models import Article, Chat, Feed, Story
 
 
 def _feed(session: Session, n: int = 1) -> Feed:
     return feed_queries.add_feed(session, f"https://example.org/{n}.xml", f"example.org/{n}.xml")
 
 
-def _article(feed_id: int, guid: str, title: str = "T", body: str = "body") -> Article:
-    return Article(feed_id=feed_id, guid=guid, title=title, text=body, content_hash=guid)
+def _article(
+    feed_id: int, guid: str, title: str = "T", body: str = "body", **extra: object
+) -> NewArticle:
+    values = {"feed_id": feed_id, "guid": guid, "title": title, "text": body}
+    values |= {"content_hash": guid, "extracted": False, **extra}
+    return NewArticle(values)
+
+
+def _insert(session: Session, *items: NewArticle) -> list[tuple[int, int]]:
+    return article_queries.insert_articles(session, items)
 
 
 def fulltext_ids(engine: Engine, word: str) -> list[int]:
@@ -102,28 +111,22 @@ def test_guid_is_unique_per_feed_but_not_across_feeds(engine: Engine) -> None:
     with Session(engine) as session:
         a, b = _feed(session, 1), _feed(session, 2)
         assert a.id is not None and b.id is not None
-        article_queries.insert_article(session, _article(a.id, "g1"), story_id=None)
-        article_queries.insert_article(session, _article(b.id, "g1"), story_id=None)
+        _insert(session, _article(a.id, "g1"), _article(b.id, "g1"))
         session.commit()
         with pytest.raises(IntegrityError):
-            article_queries.insert_article(session, _article(a.id, "g1"), story_id=None)
-            session.commit()
+            _insert(session, _article(a.id, "g1"))
 
 
 def test_fulltext_index_folds_accents_and_case_and_follows_updates(engine: Engine) -> None:
     with Session(engine) as session:
         feed = _feed(session)
         assert feed.id is not None
-        art = article_queries.insert_article(
+        (art_id, _), (ru_id, _) = _insert(
             session,
             _article(feed.id, "g", "Élection à München", "La Côte d'Ivoire vote"),
-            story_id=None,
-        )
-        russian = article_queries.insert_article(
-            session, _article(feed.id, "r", "Выборы в Москве", "Новости"), story_id=None
+            _article(feed.id, "r", "Выборы в Москве", "Новости"),
         )
         session.commit()
-        art_id, ru_id = art.id, russian.id
     assert fulltext_ids(engine, "munchen") == [art_id]
     assert fulltext_ids(engine, "cote") == [art_id]
     assert fulltext_ids(engine, "ELECTION") == [art_id]
@@ -142,52 +145,56 @@ def test_fulltext_index_folds_accents_and_case_and_follows_updates(engine: Engin
     assert fulltext_ids(engine, "referendum") == []
 
 
-def test_articles_join_a_story_or_open_a_new_one(engine: Engine) -> None:
+def test_articles_join_a_story_a_batch_group_or_open_their_own(engine: Engine) -> None:
     with Session(engine) as session:
         feed = _feed(session)
         assert feed.id is not None
-        first = article_queries.insert_article(session, _article(feed.id, "a"), story_id=None)
-        second = article_queries.insert_article(
-            session, _article(feed.id, "b"), story_id=first.story_id
-        )
-        third = article_queries.insert_article(session, _article(feed.id, "c"), story_id=None)
+        [(first_id, story)] = _insert(session, _article(feed.id, "a"))
+        joined = _article(feed.id, "b")
+        joined.story_id = story
+        grouped = [_article(feed.id, g) for g in ("c", "d")]
+        for item in grouped:
+            item.group = 7
+        rows = _insert(session, joined, *grouped, _article(feed.id, "e"))
         session.commit()
-        assert first.story_id == second.story_id != third.story_id
-        assert first.story_id is not None
-        members = article_queries.story_members(session, first.story_id)
-        assert [m.guid for m in members] == ["a", "b"]
+        stories = [story_id for _, story_id in rows]
+        assert stories[0] == story
+        assert stories[1] == stories[2] not in (story, stories[3])
+        members = article_queries.story_members_with_source(session, story)
+        assert [(m.guid, source) for m, source in members] == [
+            ("a", "https://example.org/1.xml"),
+            ("b", "https://example.org/1.xml"),
+        ]
+        joined_story = session.get(Story, story)
+        new_story = session.get(Story, stories[1])
+        assert joined_story is not None and new_story is not None
+        assert (joined_story.article_count, joined_story.representative_id) == (2, first_id)
+        assert (new_story.article_count, new_story.representative_id) == (2, rows[1][0])
         assert article_queries.counts(session) == {
             "feeds": 1,
-            "articles": 3,
-            "stories": 2,
+            "articles": 5,
+            "stories": 3,
             "subscribers": 0,
         }
 
 
-def test_duplicate_lookup_by_url_key_and_content_hash(engine: Engine) -> None:
+def test_existing_keys_finds_stored_urls_and_content_hashes(engine: Engine) -> None:
     with Session(engine) as session:
         feed = _feed(session)
         assert feed.id is not None
-        art = _article(feed.id, "g")
-        art.url_key, art.content_hash = "example.org/story", "abc"
-        stored = article_queries.insert_article(session, art, story_id=None)
+        _insert(session, _article(feed.id, "g", url_key="example.org/story", content_hash="abc"))
         session.commit()
-        assert article_queries.find_duplicate(
-            session, url_key="example.org/story", content_hash=None
-        ) == ("url", stored.id)
-        assert article_queries.find_duplicate(session, url_key="other", content_hash="abc") == (
-            "content",
-            stored.id,
+        urls, hashes = article_queries.existing_keys(
+            session, ["example.org/story", "other"], ["abc", "zzz"]
         )
-        assert article_queries.find_duplicate(session, url_key="other", content_hash="zzz") is None
+    assert (urls, hashes) == ({"example.org/story"}, {"abc"})
 
 
 def test_existing_guids_handles_more_than_one_chunk(engine: Engine) -> None:
     with Session(engine) as session:
         feed = _feed(session)
         assert feed.id is not None
-        for i in range(0, 1200, 2):
-            session.add(_article(feed.id, f"g{i}"))
+        _insert(session, *(_article(feed.id, f"g{i}") for i in range(0, 1200, 2)))
         session.commit()
         found = article_queries.existing_guids(session, feed.id, [f"g{i}" for i in range(1200)])
     assert len(found) == 600
@@ -223,11 +230,7 @@ def test_recent_signatures_returns_only_articles_with_a_minhash(engine: Engine) 
     with Session(engine) as session:
         feed = _feed(session)
         assert feed.id is not None
-        with_sig = _article(feed.id, "a")
-        with_sig.minhash = b"\x01" * 16
-        article_queries.insert_article(session, with_sig, story_id=None)
-        article_queries.insert_article(session, _article(feed.id, "b"), story_id=None)
+        _insert(session, _article(feed.id, "a", minhash=b"\x01" * 16), _article(feed.id, "b"))
         session.commit()
         rows = article_queries.recent_signatures(session, datetime.now(UTC) - timedelta(days=1))
-    assert [(sig) for _, _, sig in rows] == [b"\x01" * 16]
-    assert select  # keep import used for readers extending these tests
+    assert [sig for _, _, sig in rows] == [b"\x01" * 16]
