@@ -13,16 +13,21 @@ from typing import Any
 
 import feedparser
 import lxml.html
+import numpy as np
 import pytest
+from datasketch import MinHash
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.ingest import dedup
 from bot.ingest.dedup import (
     MIN_SHINGLES,
     NUM_PERM,
     SAME_ARTICLE,
     SAME_STORY,
+    SIGNATURE_VERSION,
     NearDuplicateIndex,
+    _shingle_hashes,
     canonical_url,
     classify,
     content_hash,
@@ -266,7 +271,27 @@ def test_canonical_url_is_idempotent(url: str) -> None:
     once = canonical_url(url)
     if once is not None:
         assert canonical_url(once) == once
-        assert url_key(once) == url_key(url)
+        assert url_key(once) == url_key(url) == url_key(once, canonical=True)
+
+
+def test_url_key_of_a_canonical_url_does_not_canonicalise_again(
+    cornucopia: tuple[list[Any], list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    links = [canonical_url(entry.link) for entry in cornucopia[0]]
+    expected = [url_key(link) for link in links]
+
+    def refuse(url: str | None, base: str | None = None) -> str | None:
+        raise AssertionError("canonical_url called again")
+
+    monkeypatch.setattr(dedup, "canonical_url", refuse)
+    assert [url_key(link, canonical=True) for link in links] == expected
+    assert url_key(None, canonical=True) is None
+
+
+def test_canonical_url_caches_without_breaking_on_odd_arguments() -> None:
+    link = "https://Example.com/a?utm_source=x&id=3"
+    assert canonical_url(link) == canonical_url(link) == "https://example.com/a?id=3"
+    assert canonical_url(link, ["not", "a", "base"]) is None  # type: ignore[arg-type]
 
 
 # --- text normalisation and hashes ------------------------------------------------------------
@@ -330,11 +355,52 @@ def test_signature_is_compact_and_deterministic() -> None:
 
 def test_signature_format_has_not_changed() -> None:
     # Stored signatures are only comparable with new ones if seed, scheme and shingle hash
-    # stay fixed: this digest changes if any of them does. Update it only with a migration
-    # that recomputes every stored signature.
+    # stay fixed: this digest changes if any of them does. Update it only together with
+    # SIGNATURE_VERSION (and a migration that recomputes every stored signature).
     signature = minhash_signature("The quick brown fox jumps over the lazy dog by the river.")
     assert signature is not None
-    assert hashlib.sha256(signature).hexdigest()[:16] == "64fa44fb90a706ee"
+    assert SIGNATURE_VERSION == 2
+    assert hashlib.sha256(signature).hexdigest()[:16] == "da7803cd84f46122"
+
+
+def _datasketch_signature(hashes: np.ndarray, num_perm: int = NUM_PERM) -> bytes:
+    """What datasketch itself computes from the same shingle hashes (identity hashfunc)."""
+    minhash = MinHash(num_perm=num_perm, seed=1, scheme="affine64", hashfunc=lambda v: v)
+    minhash.update_batch([int(h) for h in hashes])
+    return np.asarray(minhash.hashvalues, dtype="<u8").tobytes()
+
+
+def test_signature_is_datasketchs_minhash_of_the_shingle_hashes(corpus_dir: Path) -> None:
+    # Same permutations, premix and minimum as MinHash(seed=1, scheme="affine64"), so
+    # LeanMinHash, MinHashLSH and their Jaccard estimates work on our signatures.
+    texts = [_body(entry) for entry in _entries(corpus_dir, "lanacion-es-ar-2022-04.rss")[:20]]
+    texts.append(" ".join(f"word{i}" for i in range(30_000)))  # several passes, tables grown
+    for text in texts:
+        signature = minhash_signature(text)
+        assert signature is not None
+        assert signature == _datasketch_signature(_shingle_hashes(text))
+    small = minhash_signature(texts[0], num_perm=64)
+    assert small == _datasketch_signature(_shingle_hashes(texts[0]), num_perm=64)
+
+
+@pytest.mark.parametrize(
+    "feed", ["geekpark-zh-2020-12.rss", "lanacion-es-ar-2022-04.rss", "cornucopia-blogger-en.rss"]
+)
+def test_distinct_shingle_hashes_are_the_distinct_shingles(corpus_dir: Path, feed: str) -> None:
+    texts = [_body(entry) for entry in _entries(corpus_dir, feed)]
+    texts += ["", "one", "one two", "one two three", "ha " * 50, "中文全角", "中文全角括号日本語"]
+    for text in texts:
+        assert len(np.unique(_shingle_hashes(text))) == len(shingles(text)), text[:80]
+
+
+def test_signature_depends_on_the_set_of_shingles_only() -> None:
+    # The same five-word cycle, repeated and started elsewhere: one set of five shingles.
+    cycle = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    once, rotated = " ".join(cycle * 2), " ".join((cycle[2:] + cycle[:2]) * 4)
+    assert shingles(once) == shingles(rotated)
+    assert minhash_signature(once) == minhash_signature(rotated)
+    backwards = " ".join(reversed(cycle * 2))
+    assert minhash_signature(once) != minhash_signature(backwards)
 
 
 def test_signature_round_trips_through_datasketch() -> None:

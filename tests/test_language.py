@@ -9,7 +9,12 @@ import feedparser
 import lxml.html
 import pytest
 
-from bot.ingest.language import DEFAULT_LANGUAGES, LanguageDetector, normalize_language_tag
+from bot.ingest.language import (
+    DEFAULT_LANGUAGES,
+    MAX_CHARS,
+    LanguageDetector,
+    normalize_language_tag,
+)
 
 FRENCH = (
     "Le gouvernement a présenté mardi un projet de loi sur le logement qui prévoit la "
@@ -120,6 +125,15 @@ def test_links_do_not_outvote_the_words_around_them(detector: LanguageDetector) 
         "Rutube: https://rutube.ru/channel/11234072/ https://vk.com/garikharlamov"
     )
     assert detector.detect(text) == "ru"
+
+
+def test_only_the_start_of_a_long_text_is_read(detector: LanguageDetector) -> None:
+    # MAX_CHARS bounds lingua's work; the opening of an article says its language.
+    french = (FRENCH + " ") * (MAX_CHARS // len(FRENCH) + 1)
+    english = "The council voted on Tuesday to expand the network of bicycle lanes. " * 40
+    assert len(french) >= MAX_CHARS
+    assert detector.detect(french + english) == "fr"
+    assert detector.detect(english + french) == "en"
 
 
 # --- detect: refusing to guess ----------------------------------------------------------------

@@ -16,9 +16,11 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
+from functools import lru_cache
 
 import ftfy
 import lxml.html
+from ftfy.badness import BADNESS_RE, MOJIBAKE_CATEGORIES
 from lxml import etree
 
 from bot.ingest.records import CleanResult
@@ -58,10 +60,13 @@ _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)\b[^<>\n]*>|<!--|<!\[CDATA\[|<!doctype", re.I)
 _TAG_LIKE = re.compile(r"<[^<>\n]*>|<!--|-->|<!\[CDATA\[|\]\]>|<!doctype", re.I)
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);")
-_WS = re.compile(r"\s+")
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\u2028\u2029\x85\x0b\x0c]")
 _KNOWN_TAGS = frozenset(lxml.html.defs.tags)
 _MAX_SETTLE = 6  # rounds of re-reading double-escaped markup ("&amp;lt;p&amp;gt;")
+# Paragraph break put into the parsed tree (see _marked_text): a noncharacter, which feed
+# text never holds; for a document that does, a spare one it lacks (all valid in XML).
+_MARK = "\ufdd0"
+_SPARE_MARKS = (range(0xFDD0, 0xFDF0), range(0xF0000, 0x10FFFE))
 
 
 def _sanitize(text: str) -> str:
@@ -69,7 +74,9 @@ def _sanitize(text: str) -> str:
 
 
 def _collapse(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+    # str.split() and the regex \s agree on whitespace (both use str.isspace); split/join is
+    # several times faster than re.sub on the ~150k paragraphs and lines of a corpus run.
+    return " ".join(text.split())
 
 
 def _has_markup(text: str) -> bool:
@@ -108,40 +115,62 @@ def _render(markup: str) -> list[str]:
     except (etree.ParserError, ValueError):
         # lxml gives up on documents that are only a comment or a doctype, for instance.
         return _strip_tags(markup)
-    paragraphs: list[str] = []
-    current: list[str] = []
+    if not isinstance(root.tag, str) or root.tag.lower() in _DROP_TAGS:
+        return []  # the whole fragment is one script, comment...: no text
+    mark: str | None = _MARK
+    try:
+        text = _marked_text(root, _MARK, edit=True)
+    except ValueError:  # lxml will not edit text holding the control chars "&#28;" gives
+        text = None
+    if text is None:  # that, or the text holds our mark: mark with elements and a spare mark
+        root = lxml.html.fromstring(markup)
+        seen = set(etree.tostring(root, method="text", encoding="unicode"))
+        mark = next((chr(c) for r in _SPARE_MARKS for c in r if chr(c) not in seen), None)
+        text = _marked_text(root, mark, edit=False) if mark else None
+    if text is None or mark is None:
+        return _strip_tags(markup)
+    # Collapsing whitespace once over the whole text equals collapsing each paragraph: the
+    # mark is not whitespace, so no run of whitespace spans two paragraphs.
+    return [p for p in (p.strip() for p in " ".join(text.split()).split(mark)) if p]
 
-    def flush() -> None:
-        text = _collapse("".join(current))
-        if text:
-            paragraphs.append(text)
-        current.clear()
 
-    # An explicit stack rather than recursion: feed HTML can nest deeper than Python's limit.
-    stack: list[tuple[etree._Element, bool]] = [(root, False)]
-    while stack:
-        el, closing = stack.pop()
-        tag = el.tag.lower() if isinstance(el.tag, str) else ""
-        if closing:
-            if tag in _BLOCK_TAGS:
-                flush()
-            elif tag in _CELL_TAGS:
-                current.append(" ")
-            if el is not root and el.tail:
-                current.append(el.tail)
-            continue
-        if not tag or tag in _DROP_TAGS:  # comments, processing instructions, scripts...
-            if el is not root and el.tail:
-                current.append(el.tail)
-            continue
-        if tag in _BLOCK_TAGS:
-            flush()
-        if el.text:
-            current.append(el.text)
-        stack.append((el, True))
-        stack.extend((child, False) for child in reversed(el))
-    flush()
-    return paragraphs
+def _marked_text(root: etree._Element, mark: str, *, edit: bool) -> str | None:
+    """The document's text with ``mark`` at every paragraph break; None if it held ``mark``.
+
+    Rather than visit every node in Python, drop what is never text, put ``mark`` before
+    each block element and after its content (exactly where a walk of the tree would end a
+    paragraph) and a space after each table cell's content, and let lxml serialise the text
+    in C. ``edit`` puts the marks into text and tails (fastest); otherwise into tiny elements.
+    """
+    etree.strip_elements(
+        root,
+        *_DROP_TAGS,
+        etree.Comment,
+        etree.ProcessingInstruction,
+        etree.Entity,
+        with_tail=False,
+    )
+    blocks = [el for el in root.iter(*_BLOCK_TAGS) if el is not root]  # its breaks are no-ops
+    for el in blocks:
+        if edit:
+            el.text = mark + el.text if el.text else mark
+            el.tail = mark + el.tail if el.tail else mark
+        else:
+            el.addprevious(_text_element(root, mark))
+            el.append(_text_element(root, mark))
+    for el in root.iter(*_CELL_TAGS):
+        if edit:
+            el.tail = " " + el.tail if el.tail else " "
+        else:
+            el.append(_text_element(root, " "))
+    text = etree.tostring(root, method="text", encoding="unicode", with_tail=False)
+    return text if text.count(mark) == 2 * len(blocks) else None
+
+
+def _text_element(root: etree._Element, text: str) -> etree._Element:
+    el = root.makeelement("m")
+    el.text = text
+    return el
 
 
 def _settle(paragraph: str) -> list[str]:
@@ -157,6 +186,9 @@ def _settle(paragraph: str) -> list[str]:
     budget = _MAX_SETTLE * 8  # bounds the work on adversarial input; real feeds need 1-2
     while pending:
         p = pending.pop(0)
+        if "<" not in p and "&" not in p:  # no tag, no entity: already plain (the usual case)
+            out.append(p)
+            continue
         for _ in range(_MAX_SETTLE):
             budget -= 1
             if budget < 0:
@@ -188,6 +220,8 @@ def html_to_text(html: str) -> str:
     """
     try:
         text = _sanitize(html)
+        if "<" not in text and "&" not in text:  # plain text: nothing to parse or unescape
+            return "\n\n".join(_plain_paragraphs(text))
         paragraphs = _render(text) if _has_markup(text) else _plain_paragraphs(text)
         out: list[str] = []
         for p in paragraphs:
@@ -221,12 +255,59 @@ _FTFY_CONFIG = ftfy.TextFixerConfig(
 )
 
 
+# A cheap, exact gate in front of ftfy, which costs ~0.3 ms even on clean text. With the
+# config above ftfy changes a line only when its badness regex matches in it (C1 controls
+# included), and every branch of that regex needs one character of the rarer categories below
+# (mojibake's "bad" signs, accented capitals, currency, quotes, box drawing...): lowercase
+# accented letters, Cyrillic and CJK alone never trigger it. So: ASCII text is clean; other
+# text is looked at only around those characters, with the badness regex itself (multi-line,
+# as ftfy applies it line by line). tests/test_clean.py checks the premise against the
+# installed ftfy's regex, so an ftfy upgrade that breaks it fails a test, not silently.
+_MOJIBAKE_TRIGGERS = re.compile(
+    "["
+    + "".join(
+        MOJIBAKE_CATEGORIES[name]
+        for name in (
+            "c1",
+            "bad",
+            "upper_accented",
+            "start_punctuation",
+            "end_punctuation",
+            "currency",
+            "numeric",
+            "law",
+            "box",
+        )
+    )
+    + "ŒœØÙЂ°]"
+)
+_MOJIBAKE_NEARBY = re.compile(BADNESS_RE.pattern, BADNESS_RE.flags | re.MULTILINE)
+_MOJIBAKE_REACH = 8  # longer than the longest badness pattern (7 characters)
+
+
+def _may_be_mojibake(text: str) -> bool:
+    """False only when ftfy would certainly leave ``text`` unchanged (see above)."""
+    if text.isascii():
+        return False
+    if len(text) > _FTFY_CONFIG.max_decode_length:  # ftfy would cut lines we do not see
+        return True
+    for trigger in _MOJIBAKE_TRIGGERS.finditer(text):
+        at = trigger.start()
+        window = (max(0, at - _MOJIBAKE_REACH), at + _MOJIBAKE_REACH + 1)
+        if _MOJIBAKE_NEARBY.search(text, *window):
+            return True
+    return False
+
+
 def fix_mojibake(text: str) -> str:
     """Repair UTF-8 that was decoded as Windows-1252/Latin-1 ("fÃ¼r" → "für", "â€™" → "’").
 
     ftfy only rewrites sequences that are far more likely to be mojibake than real text, so
-    clean French, German or Russian text comes back unchanged.
+    clean French, German or Russian text comes back unchanged. Text that cannot contain what
+    ftfy looks for (nearly all of it) skips ftfy entirely, with the same result.
     """
+    if not _may_be_mojibake(text):
+        return text
     try:
         return ftfy.fix_text(text, _FTFY_CONFIG)
     except Exception:  # pragma: no cover - ftfy is defensive; never let cleaning fail
@@ -308,6 +389,9 @@ _FOOTER_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         r"(?:feeds\.feedburner\.com|feedproxy\.google\.com)\S*",
     )
 )
+# One alternation for the whole table: it fully matches exactly when one of the patterns
+# does (fullmatch backtracks into the next branch), in a single call per paragraph.
+_ANY_FOOTER = re.compile("|".join(f"(?:{p.pattern})" for p in _FOOTER_PATTERNS), re.I)
 # Footers are short; anything longer is prose that happens to start like one.
 _FOOTER_MAX_CHARS = 300
 
@@ -320,10 +404,14 @@ def is_footer(paragraph: str) -> bool:
     "Read more books, says the minister" is a sentence. Paragraphs longer than
     300 characters are never footers.
     """
-    p = _collapse(paragraph)
+    return _is_collapsed_footer(_collapse(paragraph))
+
+
+def _is_collapsed_footer(p: str) -> bool:
+    # clean_article's paragraphs are collapsed already: no need to do it again.
     if not p or len(p) > _FOOTER_MAX_CHARS:
         return False
-    return any(pattern.fullmatch(p) for pattern in _FOOTER_PATTERNS)
+    return _ANY_FOOTER.fullmatch(p) is not None
 
 
 def normalize_paragraph(p: str) -> str:
@@ -332,9 +420,23 @@ def normalize_paragraph(p: str) -> str:
     Shared by in-article dedup, learned boilerplate and cross-article dedup so all three agree
     on what "the same" means (a non-breaking space or a capitalised copy is still a copy).
     """
+    if p.isascii():  # NFKC leaves ASCII alone and casefold is lower(): the same key, faster
+        return _collapse(p.lower())
     # NFKC again after casefold: casefolding can leave decomposed sequences behind, and the
     # key must be stable when normalised twice (learned sets are stored already normalised).
     return _collapse(unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", p).casefold()))
+
+
+def _learned_keys(boilerplate: Collection[str]) -> frozenset[str]:
+    # The pipeline passes one feed's frozenset for every entry: normalise it once, not per entry.
+    if isinstance(boilerplate, frozenset):
+        return _normalized_set(boilerplate)
+    return frozenset(normalize_paragraph(b) for b in boilerplate)
+
+
+@lru_cache(maxsize=64)
+def _normalized_set(boilerplate: frozenset[str]) -> frozenset[str]:
+    return frozenset(normalize_paragraph(b) for b in boilerplate)
 
 
 # "Headline - Site Name", "Site | Headline": page and feed titles often carry the site name.
@@ -356,7 +458,11 @@ def _title_keys(title: str) -> frozenset[str]:
 
 
 def clean_article(
-    raw: str, *, boilerplate: Collection[str] = (), title: str | None = None
+    raw: str,
+    *,
+    boilerplate: Collection[str] = (),
+    title: str | None = None,
+    is_text: bool = False,
 ) -> CleanResult:
     """Clean one entry body: text, mojibake, repeats, footers, feed boilerplate, title.
 
@@ -364,11 +470,16 @@ def clean_article(
     :func:`learn_boilerplate`). Dropped paragraphs are returned in ``removed``, in document
     order, so ``--json`` output can show what cleaning did. Idempotent: cleaning the cleaned
     text changes nothing.
+
+    ``is_text=True`` says ``raw`` is already the output of :func:`html_to_text` (the pipeline
+    converts each entry once, for :func:`learn_boilerplate` too) and skips that conversion:
+    ``clean_article(html_to_text(x), is_text=True) == clean_article(x)``. Passing anything
+    else with ``is_text=True`` (raw HTML, text with entities) leaves that markup in the text.
     """
-    text = fix_mojibake(html_to_text(raw))
+    text = fix_mojibake(raw if is_text else html_to_text(raw))
     # ftfy may turn e.g. a stray NEL into a character we split on: re-split the same way.
     paragraphs = _plain_paragraphs(_sanitize(text))
-    learned = {normalize_paragraph(b) for b in boilerplate}
+    learned = _learned_keys(boilerplate)
     title_keys = _title_keys(title) if title else frozenset()
     kept: list[str] = []
     removed: list[str] = []
@@ -377,7 +488,7 @@ def clean_article(
         key = normalize_paragraph(p)
         if (
             key in seen
-            or is_footer(p)
+            or _is_collapsed_footer(p)
             or key in learned
             or (not kept and key.rstrip(" .:;!?") in title_keys)
         ):

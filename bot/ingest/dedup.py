@@ -12,7 +12,10 @@ Three layers, cheapest first, because the same article reaches us in several way
 Everything here is pure except ``NearDuplicateIndex``, an in-memory index the pipeline fills
 from stored signatures. Signatures are plain bytes so storage needs no datasketch objects, and
 they stay comparable across processes only because the seed, permutation scheme and shingle
-hash below are fixed: changing any of them invalidates every stored signature.
+hash below are fixed: changing any of them invalidates every stored signature. Signatures are
+therefore versioned by this module (``SIGNATURE_VERSION``), to be stored alongside them and
+bumped with any such change. Version 2 (numpy shingle hashes) replaced version 1 (blake2b per
+shingle, through datasketch) before anything was stored in production.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ CHAR_GRAM_SIZE = 5  # for scripts written without spaces (Chinese, Japanese, Tha
 UNSPACED_SCRIPT_SHARE = 0.3  # share of such characters above which words are meaningless
 
 # Frozen signature parameters: see the module docstring before touching any of these.
+SIGNATURE_VERSION = 2
 _SEED = 1
 _SCHEME: Literal["affine64"] = "affine64"
 _DTYPE = np.dtype("<u8")  # hash values are stored as little-endian uint64, 8 bytes each
@@ -70,9 +74,18 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     articles. Fragments are dropped: they point into a page, not to another article (hash-routed
     sites aside). ``javascript:``, ``data:``, ``mailto:`` and unparsable input give None: this
     runs on untrusted feed content and must never raise.
+
+    Results are cached (a pure function of its two strings; feeds repeat their links on every
+    fetch and several feeds carry the same wire links).
     """
     if not isinstance(url, str) or not url.strip():
         return None
+    if base is not None and not isinstance(base, str):
+        return _canonical_url(url, base)  # odd input, maybe unhashable: not cached
+    return _cached_canonical_url(url, base)
+
+
+def _canonical_url(url: str, base: str | None) -> str | None:
     try:
         raw = url.strip()
         if base:
@@ -87,28 +100,40 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
         return None
 
 
-def url_key(url: str | None) -> str | None:
+_cached_canonical_url = lru_cache(maxsize=8192)(_canonical_url)
+
+
+def url_key(url: str | None, *, canonical: bool = False) -> str | None:
     """A scheme-insensitive lookup key: ``http://www.x.org/a/`` and ``https://x.org/a`` agree.
 
     Sites serve the same article over http and https, with and without ``www.`` and a trailing
     slash, and feeds switch between them over the years; none of that makes a new article. The
     key is for duplicate lookup only (it is not a URL); link with ``canonical_url``. Returns
     None when ``url`` is not a usable http(s) URL.
+
+    ``canonical=True`` says ``url`` is already ``canonical_url``'s output, which then is not
+    computed again: the cheapest way for a caller that has both (``url = canonical_url(link,
+    base)``, then ``url_key(url, canonical=True)``). The key is the same either way, since
+    canonical_url is idempotent.
     """
-    canonical = canonical_url(url)
-    if canonical is None:
+    canonical_form = url if canonical else canonical_url(url)
+    if not canonical_form:
         return None
-    parts = urlsplit(canonical)
+    parts = urlsplit(canonical_form)
     host = parts.netloc.removeprefix("www.")
     path = parts.path.rstrip("/")
     return f"{host}{path}?{parts.query}" if parts.query else f"{host}{path}"
+
+
+# Whitespace (as str.isspace sees it, which is what \s matches) or a C0 control character.
+_BAD_NETLOC_CHAR = re.compile(r"[\x00-\x1f\s]")
 
 
 def _is_web_url(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme.lower() not in _ALLOWED_SCHEMES or not parts.hostname:
         return False
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in parts.netloc):
+    if _BAD_NETLOC_CHAR.search(parts.netloc):
         return False
     _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
     return True
@@ -191,30 +216,116 @@ def _is_mostly_unspaced(normalized: str) -> bool:
 # --- MinHash ----------------------------------------------------------------------------------
 
 
-def _shingle_hash(data: bytes) -> int:
-    # Our own stable 64-bit hash, so a datasketch upgrade cannot silently change signatures.
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+# Shingle hashing, all in numpy (no Python call per shingle). Each word, or each character
+# 5-gram of unspaced text, gets a polynomial hash of its code points, computed for all of them
+# at once from prefix sums (uint64 arithmetic wraps, which is the intended mod 2^64); the
+# MurmurHash3 finalizer (a bijection) then spreads it, and a word 3-shingle's hash combines
+# its three word hashes in order. Equal shingles hash equally, so the distinct hashes
+# stand for the distinct shingles of ``shingles()``, up to 64-bit collisions.
+_POLY = 0x100000001B3  # the FNV-1 64-bit prime: odd, hence invertible mod 2^64
+_WORD_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd (2^64 / golden ratio): weighs word order
+_FMIX_SHIFT = np.uint64(33)
+_FMIX_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_FMIX_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_powers = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))  # P^i and P^-i, grown
+
+
+def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """P^i and P^-i (mod 2^64) for i < n, kept between calls and grown by doubling."""
+    global _powers
+    tables = _powers
+    if len(tables[0]) < n:
+        size = max(n, 2 * len(tables[0]), 4096)
+        steps = np.empty((2, size), dtype=np.uint64)
+        steps[:, 0] = 1
+        steps[0, 1:] = _POLY
+        steps[1, 1:] = pow(_POLY, -1, 1 << 64)
+        tables = _powers = (np.cumprod(steps[0]), np.cumprod(steps[1]))
+    return tables
+
+
+def _fmix64(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer, in place: every input bit flips about half the output."""
+    values ^= values >> _FMIX_SHIFT
+    values *= _FMIX_M1
+    values ^= values >> _FMIX_SHIFT
+    values *= _FMIX_M2
+    values ^= values >> _FMIX_SHIFT
+    return values
+
+
+def _span_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Position-independent polynomial hash of each ``codes[start:end]``, mixed."""
+    powers, inverse = _power_tables(len(codes) + 1)
+    prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
+    np.cumsum(codes * powers[: len(codes)], out=prefix[1:])
+    spans = (prefix[ends] - prefix[starts]) * inverse[starts]
+    spans ^= (ends - starts).astype(np.uint64)
+    return _fmix64(spans)
+
+
+def _shingle_hashes(text: str) -> np.ndarray:
+    """64-bit hashes of the shingles ``shingles(text)`` names (with repeats), as uint64."""
+    normalized = normalize_text(text)
+    codes = np.frombuffer(normalized.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if _is_mostly_unspaced(normalized):
+        codes = codes[codes != ord(" ")]
+        grams = max(len(codes) - CHAR_GRAM_SIZE + 1, min(len(codes), 1))
+        starts = np.arange(grams)
+        return _span_hashes(codes, starts, np.minimum(starts + CHAR_GRAM_SIZE, len(codes)))
+    spaces = np.flatnonzero(codes == ord(" "))  # normalised: one space between words
+    if len(spaces) < WORD_SHINGLE_SIZE:  # at most k words: the text is its only shingle
+        whole = np.zeros(min(len(codes), 1), dtype=np.intp)
+        return _span_hashes(codes, whole, whole + len(codes))
+    words = _span_hashes(
+        codes,
+        np.concatenate(([0], spaces + 1)),
+        np.concatenate((spaces, [len(codes)])),
+    )
+    count = len(words) - WORD_SHINGLE_SIZE + 1
+    hashes = np.zeros(count, dtype=np.uint64)
+    for offset in range(WORD_SHINGLE_SIZE):  # Horner: (w0 * M + w1) * M + w2 at every position
+        hashes *= _WORD_MIX
+        hashes += words[offset : offset + count]
+    return hashes
+
+
+_SHINGLES_PER_PASS = 8192  # a (num_perm x 8192) uint64 block: 8 MB with 128 permutations
 
 
 @lru_cache(maxsize=4)
-def _empty_minhash(num_perm: int) -> MinHash:
-    """A blank MinHash to copy: building the permutations once is what ``MinHash.bulk`` saves."""
-    return MinHash(num_perm=num_perm, seed=_SEED, hashfunc=_shingle_hash, scheme=_SCHEME)
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's own permutation parameters ``a`` and ``b`` (as a column) for ``num_perm``."""
+    a, b = MinHash(num_perm=num_perm, seed=_SEED, scheme=_SCHEME).permutations
+    return a.astype(np.uint64), b.astype(np.uint64)[:, None]
 
 
 def minhash_signature(text: str, num_perm: int = NUM_PERM) -> bytes | None:
     """The MinHash of the text's shingles as ``num_perm`` little-endian uint64 values (1 KB).
 
-    Hashing is batched (``update_batch``: one numpy pass over all shingles instead of one
-    Python call per shingle). None when the text has fewer than ``MIN_SHINGLES`` shingles: a
-    headline-length text would match unrelated headlines by chance.
+    Exactly what datasketch's ``MinHash(num_perm, seed=1, scheme="affine64")`` holds after
+    ``update_batch`` with our shingle hashes (its premix, then ``a * h + b`` per permutation,
+    the minimum over shingles), computed in one numpy pass so signatures work with
+    ``LeanMinHash`` and ``MinHashLSH``. None when the text has fewer than ``MIN_SHINGLES``
+    distinct shingles: a headline-length text would match unrelated headlines by chance.
+
+    Signatures are versioned by this module (``SIGNATURE_VERSION``): changing the shingles,
+    their hash, the seed or the scheme makes old and new signatures incomparable.
     """
-    items = shingles(text)
-    if len(items) < MIN_SHINGLES:
+    hashes = _shingle_hashes(text)
+    if len(hashes) < MIN_SHINGLES:
         return None
-    minhash = _empty_minhash(num_perm).copy()
-    minhash.update_batch([item.encode("utf-8") for item in items])
-    return np.asarray(minhash.hashvalues, dtype=_DTYPE).tobytes()
+    hashes.sort()  # to count the distinct ones; repeats cannot change a minimum
+    if 1 + np.count_nonzero(hashes[1:] != hashes[:-1]) < MIN_SHINGLES:
+        return None
+    a, b = _permutations(num_perm)
+    hashes = _fmix64(hashes)
+    signature = np.full(num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
+    for start in range(0, len(hashes), _SHINGLES_PER_PASS):  # bounds memory on huge texts
+        permuted = np.multiply.outer(a, hashes[start : start + _SHINGLES_PER_PASS])  # wraps
+        permuted += b
+        np.minimum(signature, permuted.min(axis=1), out=signature)
+    return signature.astype(_DTYPE, copy=False).tobytes()
 
 
 def _hashvalues(signature: bytes, num_perm: int | None = None) -> np.ndarray:

@@ -35,7 +35,10 @@ DEFAULT_LANGUAGES: tuple[str, ...] = (
     "pl", "zh", "ja", "ko", "ar", "ur", "sk", "cs", "tr",
 )  # fmt: skip
 
-MAX_CHARS = 1000  # the start of an article says its language; more only costs time
+# The start of an article says its language; more only costs time (lingua's cost grows with
+# the text: ~0.65 ms for 400 characters, ~1.3 ms for 1000). On the 2078 corpus feed entries,
+# 400 characters give the same answer as 1000 for every entry (300: 2 differ, 200: 4).
+MAX_CHARS = 400
 MIN_LETTERS = 20  # below this any answer is a coin toss
 SHORT_TEXT_CHARS = 120  # lingua's own boundary between "short" and "long" text
 

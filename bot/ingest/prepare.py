@@ -74,10 +74,12 @@ def prepare_entries(
     detector: LanguageDetector,
 ) -> PreparedBatch:
     """Clean and key every entry whose GUID the feed does not already have."""
+    # Each entry's HTML is converted once: the texts feed both learning and cleaning.
+    texts = {id(e): html_to_text(e.content_html) for e in parsed.entries}
     learned: frozenset[str] | None = None
     boilerplate = stored_boilerplate
     if len(parsed.entries) >= MIN_ENTRIES_TO_LEARN:
-        learned = learn_boilerplate([html_to_text(e.content_html) for e in parsed.entries])
+        learned = learn_boilerplate(list(texts.values()))
         boilerplate = learned
     declared_feed = parsed.language or feed_language
     articles = []
@@ -86,13 +88,15 @@ def prepare_entries(
         if guid in skip_guids:
             continue
         title = clean_title(entry.title)
-        cleaned = clean_article(entry.content_html, boilerplate=boilerplate, title=title)
+        cleaned = clean_article(
+            texts[id(entry)], boilerplate=boilerplate, title=title, is_text=True
+        )
         url = canonical_url(entry.url, parsed.site_url)
         declared = entry.language or declared_feed
         item = PreparedArticle(
             guid=guid,
             url=url,
-            url_key=url_key(url) if url else None,
+            url_key=url_key(url, canonical=True) if url else None,
             title=title,
             author=" ".join(entry.author.split()) if entry.author else None,
             published=entry.published,
