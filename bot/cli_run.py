@@ -51,7 +51,7 @@ def run(ctx: typer.Context) -> None:
     )
 
 
-def run_demo(settings: Settings, *, stories: int = 8) -> None:
+def run_demo(settings: Settings, *, stories: int = 20) -> None:
     """Serve the bundled demo feeds on 127.0.0.1, run the whole pipeline, print the briefs."""
     from bot.briefs.compose import compose_brief
     from bot.briefs.render import render_brief
@@ -149,9 +149,16 @@ def read_source(settings: Settings, source: str) -> str:
                 fail(f"could not fetch {source}: {page.error}")
             return page.body
 
-        body = asyncio.run(get())
-        return body.decode("utf-8", errors="replace")
+        return decode_document(asyncio.run(get()))
     path = Path(source)
     if not path.is_file():
         fail(f"no such file: {source}")
-    return path.read_bytes().decode("utf-8", errors="replace")
+    return decode_document(path.read_bytes())
+
+
+def decode_document(data: bytes) -> str:
+    """Bytes of a page or text in any charset (meta tag, BOM, or sniffed) as text."""
+    from trafilatura.utils import decode_file
+
+    text: str = decode_file(data)
+    return text

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from bot.ingest import clean
+from bot.ingest import html_text, mojibake
 from bot.ingest.clean import (
     clean_article,
     fix_mojibake,
@@ -175,18 +175,18 @@ def test_feedburner_flare_leaves_only_the_lead(corpus_dir: Path) -> None:
 
 
 def _walked_paragraphs(markup: str) -> list[str]:
-    """Reference for clean._render: the plain tree walk it replaced (slower, obviously right).
+    """Reference for html_text._render: the plain tree walk it replaced (slower, obviously right).
 
     Block elements end paragraphs before and after themselves, a table cell adds a space,
     dropped elements, comments and processing instructions keep only their tail.
     """
-    markup = clean._XML_DECL.sub("", markup)
+    markup = html_text._XML_DECL.sub("", markup)
     if not markup.strip():
         return []
     try:
         root = lxml.html.fromstring(markup)
     except (etree.ParserError, ValueError):
-        return clean._strip_tags(markup)
+        return html_text._strip_tags(markup)
     out: list[str] = []
     current: list[str] = []
 
@@ -199,15 +199,15 @@ def _walked_paragraphs(markup: str) -> list[str]:
     while stack:
         el, closing = stack.pop()
         tag = el.tag.lower() if isinstance(el.tag, str) else ""
-        if closing or not tag or tag in clean._DROP_TAGS:
-            if closing and tag in clean._BLOCK_TAGS:
+        if closing or not tag or tag in html_text._DROP_TAGS:
+            if closing and tag in html_text._BLOCK_TAGS:
                 flush()
-            elif closing and tag in clean._CELL_TAGS:
+            elif closing and tag in html_text._CELL_TAGS:
                 current.append(" ")
             if el is not root and el.tail:
                 current.append(el.tail)
             continue
-        if tag in clean._BLOCK_TAGS:
+        if tag in html_text._BLOCK_TAGS:
             flush()
         current.append(el.text or "")
         stack.append((el, True))
@@ -229,8 +229,8 @@ def _walked_paragraphs(markup: str) -> list[str]:
 )
 def test_rendering_matches_a_plain_tree_walk_on_corpus_html(corpus_dir: Path, name: str) -> None:
     for _title, body in feed_entries(corpus_dir, name):
-        markup = clean._sanitize(body)
-        assert clean._render(markup) == _walked_paragraphs(markup)
+        markup = html_text._sanitize(body)
+        assert html_text._render(markup) == _walked_paragraphs(markup)
 
 
 _MARKUP = st.sampled_from(
@@ -275,7 +275,7 @@ _MARKUP = st.sampled_from(
 def test_rendering_matches_a_plain_tree_walk_on_odd_markup(markup: str) -> None:
     # Covers the rare paths: control characters lxml will not let us edit ("&#28;"), text
     # that holds the paragraph mark itself, fragments lxml.html picks out of a document.
-    assert clean._render(markup) == _walked_paragraphs(markup)
+    assert html_text._render(markup) == _walked_paragraphs(markup)
 
 
 def test_text_holding_the_paragraph_mark_keeps_it() -> None:
@@ -390,11 +390,11 @@ def test_mojibake_gate_rests_on_the_installed_ftfy_regex() -> None:
     # fix_mojibake skips ftfy unless a trigger character has a badness match around it. That
     # is exact only if every branch of ftfy's badness regex needs a trigger and no match is
     # longer than the window: check both on the regex itself (fails on an ftfy change).
-    (triggers,) = (_charset(item) for item in sre_parse.parse(clean._MOJIBAKE_TRIGGERS.pattern))
+    (triggers,) = (_charset(item) for item in sre_parse.parse(mojibake._MOJIBAKE_TRIGGERS.pattern))
     assert triggers is not None
     parsed = sre_parse.parse(BADNESS_RE.pattern, BADNESS_RE.flags)
     assert _always_needs(parsed, triggers)
-    assert parsed.getwidth()[1] <= clean._MOJIBAKE_REACH
+    assert parsed.getwidth()[1] <= mojibake._MOJIBAKE_REACH
 
 
 def _mojibake_samples(corpus_dir: Path) -> Iterator[str]:
@@ -412,7 +412,7 @@ def _mojibake_samples(corpus_dir: Path) -> Iterator[str]:
 def test_fix_mojibake_gives_ftfys_answer_on_every_corpus_text(corpus_dir: Path) -> None:
     changed = 0
     for text in _mojibake_samples(corpus_dir):
-        expected = ftfy.fix_text(text, clean._FTFY_CONFIG)
+        expected = ftfy.fix_text(text, mojibake._FTFY_CONFIG)
         assert fix_mojibake(text) == expected, text[:200]
         changed += expected != text
     assert changed > 200  # the garbled ones really were repaired, through ftfy
@@ -428,7 +428,7 @@ _MOJIBAKE_ALPHABET = st.sampled_from(
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_MOJIBAKE_ALPHABET, max_size=14).map("".join))
 def test_fix_mojibake_gives_ftfys_answer_on_mojibake_like_text(text: str) -> None:
-    assert fix_mojibake(text) == ftfy.fix_text(text, clean._FTFY_CONFIG)
+    assert fix_mojibake(text) == ftfy.fix_text(text, mojibake._FTFY_CONFIG)
 
 
 # --- footers ----------------------------------------------------------------------------

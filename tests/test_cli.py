@@ -169,3 +169,14 @@ def test_make_run_without_a_token_runs_the_offline_demo_and_prints_briefs(workdi
     again = newsbrief("run", cwd=workdir, env={**env, "NEWSBRIEF_BOT_TOKEN": ""})
     assert again.returncode == 0 and "0 new articles" in again.stderr
     assert "Gannet Street Bridge" in again.stdout
+
+
+def test_brief_of_a_web_page_extracts_its_main_text_and_title(workdir, env, server) -> None:
+    url = server.url("/articles/space-com-686bb170.html")
+    result = newsbrief("brief", url, "--json", cwd=workdir, env=env)
+    assert result.returncode == 0, result.stderr
+    brief = json.loads(result.stdout)
+    assert brief["language"] == "en"
+    assert "Europa" in brief["title"] and "Europa" in brief["summary"]
+    assert 0 < len(brief["summary"]) <= 600
+    assert f'href="{url}"' in brief["html"]

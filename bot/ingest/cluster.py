@@ -224,12 +224,20 @@ def lead_text(text: str, limit: int = LEAD_CHARS) -> str:
     return lead[:end]
 
 
+# Weighted terms, and for each term its unit (the name it is part of, or itself).
+Analysis = tuple[dict[str, float], dict[str, str]]
+
+
+def analyse(title: str, text: str, language: str | None) -> Analysis:
+    """The article's weighted terms, and for each term its unit: the name it is part of
+    ("hong" and "kong" are one unit), or itself. Pure and picklable: the pipeline computes it
+    in its worker processes and hands it to ``match``/``add``, which then skip the analysis."""
+    return _analyse(title, text, language)
+
+
 @lru_cache(maxsize=64)  # match() then add() analyse the same article: do it once
-def _analyse(
-    title: str, text: str, language: str | None
-) -> tuple[dict[str, float], dict[str, str]]:
-    """Weighted terms, and for each term its unit: the name it is part of ("hong" and
-    "kong" are one unit), or itself. Callers must not mutate the (cached) result."""
+def _analyse(title: str, text: str, language: str | None) -> Analysis:
+    """See :func:`analyse`. Callers must not mutate the (cached) result."""
     lang = normalize_language(language)
     stops = _stop_set(lang)
     # German capitalises all nouns, so capitals there say "noun", not "name".
@@ -370,14 +378,17 @@ class StoryMatcher:
         published: datetime | None,
         language: str | None,
         story: int | None = None,
+        analysis: Analysis | None = None,
     ) -> None:
         """Index an article (replacing any earlier one with the same key) as a member of
-        ``story``, the caller's story id; None gives it a story of its own."""
+        ``story``, the caller's story id; None gives it a story of its own. ``analysis``, if
+        given, must be ``analyse(title, text, language)``."""
         now = self._now()
         if key in self._items:
             self.remove(key)
         story_id = ("article", key) if story is None else ("story", story)
-        item = _Item(_analyse(title, text, language)[0], self._time(published, now), story_id)
+        terms = (analysis or _analyse(title, text, language))[0]
+        item = _Item(terms, self._time(published, now), story_id)
         self._items[key] = item
         for term in item.terms:
             self._postings.setdefault(term, set()).add(key)
@@ -415,6 +426,7 @@ class StoryMatcher:
         text: str,
         published: datetime | None,
         language: str | None,
+        analysis: Analysis | None = None,
     ) -> tuple[int, float] | None:
         """(article, cosine score) for the story that most likely tells the same event, or
         None when no story within the window reaches the threshold.
@@ -424,7 +436,7 @@ class StoryMatcher:
         teaser has some of them. The article returned is the story's best-scoring member.
         """
         now = self._now()
-        terms, units = _analyse(title, text, language)
+        terms, units = analysis or _analyse(title, text, language)
         if not terms or not self._items:
             return None
         size = len(self._items)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.ingest.clean import clean_article, fix_mojibake, html_to_text, learn_boilerplate
+from bot.ingest.cluster import Analysis, analyse
 from bot.ingest.dedup import canonical_url, content_hash, minhash_signature, url_key
 from bot.ingest.language import LanguageDetector
 from bot.ingest.records import ParsedFeed, RawEntry
@@ -36,6 +37,7 @@ class PreparedArticle:
     content_hash: str
     minhash: bytes | None
     declared_language: str | None = None
+    event_terms: Analysis | None = None  # for the StoryMatcher, computed here (worker side)
     extracted: bool = False
     removed: list[str] = field(default_factory=list)
 
@@ -125,3 +127,4 @@ def _derive(item: PreparedArticle, detector: LanguageDetector) -> None:
     item.content_hash = identity_hash(item.title, item.text)
     item.minhash = minhash_signature(f"{item.title}\n{item.text}")
     item.language = detector.detect(f"{item.title}\n{item.text}", declared=item.declared_language)
+    item.event_terms = analyse(item.title, item.text, item.language)

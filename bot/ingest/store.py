@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from bot.ingest.cluster import DEFAULT_WINDOW, StoryMatcher
+from bot.ingest.cluster import DEFAULT_WINDOW, Analysis, StoryMatcher
 from bot.ingest.dedup import NearDuplicateIndex, classify
 from bot.ingest.prepare import PreparedArticle, PreparedBatch
 from storage import articles as article_queries
@@ -70,6 +70,7 @@ class RecentIndex:
         text: str,
         published: datetime | None,
         language: str | None,
+        analysis: Analysis | None = None,
     ) -> None:
         if published is not None and published > self._newest:
             self._newest = min(published, datetime.now(UTC))
@@ -80,6 +81,7 @@ class RecentIndex:
             published=published,
             language=language,
             story=story_id,
+            analysis=analysis,
         )
         if story_id is not None:
             self.story_of[article_id] = story_id
@@ -160,6 +162,7 @@ def store_batch(
                     text=item.text,
                     published=item.published,
                     language=item.language,
+                    analysis=item.event_terms,
                 )
                 if event is not None and event[0] in index.story_of:
                     story_id = index.story_of[event[0]]
@@ -187,6 +190,14 @@ def store_batch(
         item = entry.item
         if item.minhash is not None:
             index.add_signature(article_id, story_id, item.minhash)
-        index.add_event(article_id, story_id, item.title, item.text, item.published, item.language)
+        index.add_event(
+            article_id,
+            story_id,
+            item.title,
+            item.text,
+            item.published,
+            item.language,
+            item.event_terms,
+        )
     counts.new = len(written)
     return counts
