@@ -41,6 +41,11 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def add_corpus_feeds(engine: Engine, server: FeedServer, *names: str) -> None:
+    for name in names:
+        add_feed(engine, server.url(f"/feeds/{name}"))
+
+
 async def cycle(settings: Settings, engine: Engine, detector: LanguageDetector) -> CycleReport:
     async with ingestor(settings, engine, detector) as ing:
         return await ing.run_cycle(all_feeds=True)
@@ -90,13 +95,14 @@ async def test_every_corpus_feed_is_ingested_or_reported_and_a_second_cycle_stor
 async def test_the_same_posts_published_as_rss_and_atom_are_stored_once(
     database_url: str, engine: Engine, server: FeedServer, detector: LanguageDetector
 ) -> None:
-    for name in (
+    add_corpus_feeds(
+        engine,
+        server,
         "cornucopia-blogger-en.rss",
         "cornucopia-blogger-en.atom",
         "cowboyprogrammer-hugo-en-snapshot-a.atom",
         "cowboyprogrammer-hugo-en-snapshot-a.rss",
-    ):
-        add_feed(engine, server.url(f"/feeds/{name}"))
+    )
     report = await cycle(make_settings(database_url), engine, detector)
     assert report.total("new") == 25 + 15
     assert report.total("duplicate") == 25 + 15
@@ -129,12 +135,13 @@ async def test_a_broken_feed_is_recorded_with_its_reason_and_the_cycle_goes_on(
 async def test_articles_get_their_language_clean_text_and_canonical_url(
     database_url: str, engine: Engine, server: FeedServer, detector: LanguageDetector
 ) -> None:
-    for name in (
+    add_corpus_feeds(
+        engine,
+        server,
         "lemonde-une-fr-2017-01-mojibake.rss",
         "ibash-ru-windows1251.rss",
         "golem-de-2017-12.rss",
-    ):
-        add_feed(engine, server.url(f"/feeds/{name}"))
+    )
     await cycle(make_settings(database_url), engine, detector)
     with Session(engine) as session:
         rows = session.exec(select(Article, Feed.url).join(Feed)).all()
@@ -189,14 +196,15 @@ async def test_teaser_entries_get_the_article_page_extracted_once(
 async def test_same_day_stories_from_different_publishers_share_one_story(
     database_url: str, engine: Engine, server: FeedServer, detector: LanguageDetector
 ) -> None:
-    for name in (
+    add_corpus_feeds(
+        engine,
+        server,
         "nytimes-homepage-en-2017-01.rss",
         "reuters-topnews-en-2017-01.rss",
         "ctvnews-topstories-en-2017-01.rss",
         "mirror-en-2016-08.rss",
         "indianexpress-en-2017.rss",
-    ):
-        add_feed(engine, server.url(f"/feeds/{name}"))
+    )
 
     report = await cycle(make_settings(database_url), engine, detector)
 

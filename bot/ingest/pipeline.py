@@ -130,8 +130,14 @@ class Ingestor:
             on_start(len(jobs))
         await self._ensure_index()
 
+        # Feeds in flight are bounded as a whole, not only their HTTP part: a fetched body waits
+        # for a CPU worker, and thousands of them waiting at once would hold every body in
+        # memory (the corpus ×50 peaked at 1.2 GB before this bound, see docs/benchmarks.md).
+        slots = asyncio.Semaphore(self.settings.fetch_concurrency)
+
         async def one(job: FeedJob) -> FeedReport:
-            report = await self.refresh(job)
+            async with slots:
+                report = await self.refresh(job)
             if on_feed_done:
                 on_feed_done(report)
             return report
