@@ -150,10 +150,13 @@ class Ingestor:
         started = time.perf_counter()
         try:
             report = await self._refresh(job)
-        except Exception as exc:  # a bug must not stop the cycle; it is logged with the feed
+        except Exception as exc:  # a bug or a database outage must not stop the cycle
             log.exception("feed %s: unexpected failure", job.url)
             report = FeedReport(job.id, job.url, "failed", error=f"internal error: {exc!r}")
-            await self._record_failure(job, report.error or "", retry_after=None)
+            try:
+                await self._record_failure(job, report.error or "", retry_after=None)
+            except Exception:  # the database itself is failing: the next cycle retries the feed
+                log.exception("feed %s: could not record the failure", job.url)
         report.elapsed = time.perf_counter() - started
         return report
 

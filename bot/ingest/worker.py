@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -27,6 +29,8 @@ from bot.ingest.parse import FeedParseError, parse_feed
 from bot.ingest.prepare import PreparedBatch, prepare_entries
 from storage import articles as article_queries
 from storage.db import make_engine
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True, frozen=True)
@@ -122,30 +126,45 @@ class CPUPool:
         self.workers = workers
         self._engine = engine
         self._detector = detector
-        self._executor: Executor | None = None
+        self._database_url = database_url
+        self._executor: ProcessPoolExecutor | None = None
         if workers > 0:
-            # forkserver: children start from a clean, single-threaded server process, never
-            # from a copy of this one mid-flight (locks held by other threads, open sockets).
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["bot.ingest.worker"])
-            self._executor = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=context,
-                initializer=_init_worker,
-                initargs=(database_url,),
-            )
+            self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        # forkserver: children start from a clean, single-threaded server process, never
+        # from a copy of this one mid-flight (locks held by other threads, open sockets).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["bot.ingest.worker"])
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(self._database_url,),
+        )
+
+    async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._executor is not None
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the pool refuses all further work, so
+            # start a new one for the feeds after this; this document fails with the reason.
+            if self._executor is executor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start()
+            raise RuntimeError("a worker process died while handling this document") from None
 
     async def process(self, job: DocumentJob) -> DocumentResult:
         if self._executor is None:
             return await asyncio.to_thread(process_document, job, self._engine, self._detector)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _process_in_worker, job)
+        return await self._submit(_process_in_worker, job)
 
     async def extract(self, body: bytes, url: str) -> str | None:
         if self._executor is None:
             return await asyncio.to_thread(extract_main_text, body, url=url)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, extract_page, body, url)
+        return await self._submit(extract_page, body, url)
 
     def close(self) -> None:
         if self._executor is not None:
