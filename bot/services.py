@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.ingest.dedup import canonical_url, url_key
+from bot.ingest.urls import canonical_url, url_key
 from bot.ingest.fetch import Fetcher
 from bot.ingest.language import LanguageDetector
 from bot.ingest.opml import read_opml

@@ -9,10 +9,10 @@ that turns a hostile or broken server into a stuck or bloated bot lives here:
   httpx inflates a whole network chunk at once (one 64 KB gzip chunk can be 64 MB);
 - conditional GET (ETag / Last-Modified → 304) so unchanged feeds cost one round trip;
 - redirects followed by hand, each hop re-checked, with a clear error on loops;
-- an SSRF guard: unless private networks are allowed, hosts that resolve to loopback, private,
-  link-local, reserved, multicast or unspecified addresses are refused. The check runs where
-  the socket is opened (a wrapped httpcore network backend), so a DNS answer that changes
-  between check and connect (DNS rebinding) cannot slip through;
+- an SSRF guard: unless private networks are allowed, hosts that resolve to non-public
+  addresses are refused where the socket is opened, so DNS rebinding cannot slip through
+  (``netguard.py`` holds the guard and the guarded connection pool; a caller-supplied
+  transport gets the same check before each hop instead);
 - a global and a per-host semaphore, so one slow host cannot starve the others.
 
 ``fetch`` never raises for network or HTTP trouble: it returns a FetchResult with status
@@ -23,20 +23,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import ssl
 import time
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
-import httpcore
 import httpx
 
+# The SSRF guard and connection pool live in netguard; their names stay importable from here.
+from bot.ingest.netguard import PRIVATE_HINT as PRIVATE_HINT
+from bot.ingest.netguard import (
+    FetchFailure,
+    Resolver,
+    checked_addresses,
+    pooled_transport,
+    system_resolver,
+)
+from bot.ingest.netguard import non_public_kind as non_public_kind
 from bot.ingest.records import FetchResult
 from bot.ingest.schedule import parse_cache_control_max_age, parse_retry_after
 
@@ -49,91 +56,8 @@ FEED_ACCEPT = (
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-PRIVATE_HINT = "set NEWSBRIEF_ALLOW_PRIVATE_NETWORKS=true to allow"
 # Article pages with these types are never text: refuse before downloading megabytes of video.
 NOT_A_PAGE_PREFIXES = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip")
-
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-class FetchFailure(Exception):
-    """A fetch that cannot give a body; ``str()`` is the reason shown to the feed owner."""
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to, via the event loop's non-blocking getaddrinfo."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise FetchFailure(f"could not resolve host {host}") from exc
-    # Keep resolver order (it encodes preference) but drop duplicates and IPv6 scope ids.
-    return list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
-
-
-def non_public_kind(address: str) -> str | None:
-    """Why ``address`` must not be fetched ("loopback", "private", ...), or None if public."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too (Python 3.11 does not say so)
-    for kind, flag in (
-        ("unspecified", ip.is_unspecified),
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("reserved", ip.is_reserved),  # before private: Python counts 240.0.0.0/4 as both
-        ("private", ip.is_private),
-    ):
-        if flag:
-            return kind
-    return None if ip.is_global else "non-public"  # e.g. 100.64.0.0/10 carrier-grade NAT
-
-
-async def checked_addresses(host: str, port: int, resolver: Resolver) -> list[str]:
-    """Resolve ``host`` and refuse it if ANY address is non-public (attackers mix records)."""
-    try:
-        addresses = [str(ipaddress.ip_address(host))]
-    except ValueError:
-        addresses = await resolver(host, port)
-    if not addresses:
-        raise FetchFailure(f"could not resolve host {host}")
-    for address in addresses:
-        kind = non_public_kind(address)
-        if kind is not None:
-            who = address if address == host else f"{host} resolves to {address}, which"
-            raise FetchFailure(f"refused: {who} is a {kind} address ({PRIVATE_HINT})")
-    return addresses
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Opens sockets only to checked public addresses: the SSRF check at connect time."""
-
-    def __init__(self, resolver: Resolver) -> None:
-        self._inner = httpcore.AnyIOBackend()
-        self._resolver = resolver
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await checked_addresses(host, port, self._resolver)
-        last: Exception | None = None
-        for address in addresses:  # connect to what was checked, never re-resolve
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 class _BoundedDecoder:
@@ -206,7 +130,9 @@ class Fetcher:
         # A caller-supplied transport cannot host the connect-time guard: check before each hop.
         self._precheck = transport is not None and not allow_private_networks
         if transport is None:
-            transport = self._default_transport(limits)
+            transport = pooled_transport(
+                limits, self._resolver, allow_private_networks=allow_private_networks
+            )
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout),
@@ -215,20 +141,6 @@ class Fetcher:
             trust_env=False,
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
         )
-
-    def _default_transport(self, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-        transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-        if not self.allow_private_networks:
-            # httpx has no public hook for the network backend; rebuild its pool with the
-            # guarded one (httpx < 1 keeps it in ``_pool``, pinned in pyproject).
-            transport._pool = httpcore.AsyncConnectionPool(
-                ssl_context=httpx.create_ssl_context(),
-                max_connections=limits.max_connections,
-                max_keepalive_connections=limits.max_keepalive_connections,
-                keepalive_expiry=limits.keepalive_expiry,
-                network_backend=_GuardedBackend(self._resolver),
-            )
-        return transport
 
     async def __aenter__(self) -> Fetcher:
         return self
