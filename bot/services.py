@@ -12,11 +12,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.ingest.urls import canonical_url, url_key
 from bot.ingest.fetch import Fetcher
 from bot.ingest.language import LanguageDetector
 from bot.ingest.opml import read_opml
 from bot.ingest.pipeline import Ingestor
+from bot.ingest.urls import canonical_url, url_key
 from bot.ingest.worker import CPUPool
 from bot.settings import Settings
 from storage import feeds as feed_queries

@@ -14,9 +14,9 @@ from datetime import datetime
 from bot.ingest.clean import clean_article, fix_mojibake, html_to_text, learn_boilerplate
 from bot.ingest.cluster import Analysis, analyse
 from bot.ingest.dedup import content_hash, minhash_signature
-from bot.ingest.urls import canonical_url, url_key
 from bot.ingest.language import LanguageDetector
 from bot.ingest.records import ParsedFeed, RawEntry
+from bot.ingest.urls import canonical_url, url_key
 
 # Below this many characters the text alone is too generic to be an identity ("Photo", "Video"):
 # the title joins it in the content hash.
