@@ -1,43 +1,36 @@
-"""Tests for bot.ingest.clean: HTML to text, mojibake, footers, repeats, learned boilerplate."""
+"""Tests for bot.ingest.clean: footers, repeated paragraphs, learned boilerplate, clean_article.
+
+html_to_text and fix_mojibake have their own files (test_html_text.py, test_mojibake.py).
+"""
 
 from __future__ import annotations
 
-import re._constants as sre_constants
-import re._parser as sre_parse  # ftfy's regex is checked structurally (see the gate test)
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import feedparser
-import ftfy
-import lxml.html
 import pytest
-from ftfy.badness import BADNESS_RE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lxml import etree
 
-from bot.ingest import html_text, mojibake
 from bot.ingest.clean import (
     clean_article,
-    fix_mojibake,
-    html_to_text,
     is_footer,
     learn_boilerplate,
     normalize_paragraph,
 )
+from bot.ingest.html_text import html_to_text
+from bot.ingest.mojibake import fix_mojibake
 
 
 def paragraphs(text: str) -> list[str]:
     return [p for p in text.split("\n\n") if p]
 
 
-def feed_entries(
-    corpus_dir: Path, name: str, *, allow_empty: bool = False
-) -> Iterator[tuple[str, str]]:
+def feed_entries(corpus_dir: Path, name: str) -> Iterator[tuple[str, str]]:
     """(title, body HTML) of each entry of a corpus feed, parsed from bytes like parse.py does."""
     parsed = feedparser.parse((corpus_dir / "feeds" / name).read_bytes())
-    assert parsed.entries or allow_empty, f"{name} has no entries"
+    assert parsed.entries, f"{name} has no entries"
     for entry in parsed.entries:
         body = entry.content[0].value if entry.get("content") else entry.get("summary", "")
         yield entry.get("title", ""), body
@@ -87,348 +80,6 @@ def test_cleaning_converted_text_equals_cleaning_the_html(corpus_dir: Path, name
     for (title, body), text in zip(entries, texts, strict=True):
         from_html = clean_article(body, boilerplate=learned, title=title)
         assert clean_article(text, boilerplate=learned, title=title, is_text=True) == from_html
-
-
-# --- html_to_text -----------------------------------------------------------------------
-
-
-def test_block_elements_become_paragraphs_and_scripts_vanish() -> None:
-    html = (
-        "<div><h2>Title</h2>Intro<br>line two<br/>"
-        "<script>var ad = 1;</script><style>p {color: red}</style>"
-        "<iframe src='x'>frame text</iframe>"
-        "<ul><li>one</li><li>two</li></ul>"
-        "<blockquote>quoted</blockquote>"
-        "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table></div>"
-    )
-    assert paragraphs(html_to_text(html)) == [
-        "Title",
-        "Intro",
-        "line two",
-        "one",
-        "two",
-        "quoted",
-        "a b",
-        "c",
-    ]
-
-
-def test_inline_elements_and_entities_stay_inside_a_paragraph() -> None:
-    html = "<p>Caf&eacute; <b>au</b>\n   <i>lait</i>&nbsp;&#8212; l&#8217;ami &amp; co</p>"
-    assert html_to_text(html) == "Café au lait — l’ami & co"
-
-
-def test_broken_html_is_read_anyway() -> None:
-    html = "<p>first <b>bold <i>both</p><p>second</div></span><p>third <a href='x'>link"
-    assert paragraphs(html_to_text(html)) == ["first bold both", "second", "third link"]
-
-
-def test_double_escaped_html_is_unescaped_until_plain() -> None:
-    html = "<p>Tom &amp;amp; Jerry</p><p>&lt;b&gt;bold&lt;/b&gt; text</p>"
-    assert paragraphs(html_to_text(html)) == ["Tom & Jerry", "bold text"]
-    assert paragraphs(html_to_text("&lt;p&gt;one&lt;/p&gt;&lt;p&gt;two&lt;/p&gt;")) == [
-        "one",
-        "two",
-    ]
-
-
-def test_plain_text_keeps_its_lines_as_paragraphs() -> None:
-    text = "First line\n  second   line \r\n\r\n\nthird"
-    assert html_to_text(text) == "First line\n\nsecond line\n\nthird"
-
-
-def test_comparison_signs_in_plain_text_are_not_markup() -> None:
-    assert html_to_text("if a < b and c > d then 3 <3") == "if a < b and c > d then 3 <3"
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        "",
-        "   \n\t ",
-        "<!-- only a comment -->",
-        "<!DOCTYPE html>",
-        "<?xml version='1.0' encoding='utf-8'?>",
-        "\x00\x01\x02",
-        "\ud800 lone surrogate",
-        "<p>" * 5000 + "deep",
-        "<<<>>>&&&;;;",
-    ],
-)
-def test_html_to_text_survives_hostile_input(raw: str) -> None:
-    out = html_to_text(raw)
-    assert isinstance(out, str)
-    assert "\x00" not in out
-
-
-def test_xml_declaration_and_control_chars_are_dropped() -> None:
-    html = "<?xml version='1.0' encoding='utf-8'?><p>ok\x00\x07 text</p>"
-    assert html_to_text(html) == "ok text"
-
-
-def test_feedburner_flare_leaves_only_the_lead(corpus_dir: Path) -> None:
-    for _title, body in feed_entries(corpus_dir, "reuters-topnews-en-2017-01.rss"):
-        assert "feedflare" in body
-        text = html_to_text(body)
-        assert len(paragraphs(text)) == 1
-        assert "feedburner" not in text.lower()
-
-
-def _walked_paragraphs(markup: str) -> list[str]:
-    """Reference for html_text._render: the plain tree walk it replaced (slower, obviously right).
-
-    Block elements end paragraphs before and after themselves, a table cell adds a space,
-    dropped elements, comments and processing instructions keep only their tail.
-    """
-    markup = html_text._XML_DECL.sub("", markup)
-    if not markup.strip():
-        return []
-    try:
-        root = lxml.html.fromstring(markup)
-    except (etree.ParserError, ValueError):
-        return html_text._strip_tags(markup)
-    out: list[str] = []
-    current: list[str] = []
-
-    def flush() -> None:
-        if text := " ".join("".join(current).split()):
-            out.append(text)
-        current.clear()
-
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        el, closing = stack.pop()
-        tag = el.tag.lower() if isinstance(el.tag, str) else ""
-        if closing or not tag or tag in html_text._DROP_TAGS:
-            if closing and tag in html_text._BLOCK_TAGS:
-                flush()
-            elif closing and tag in html_text._CELL_TAGS:
-                current.append(" ")
-            if el is not root and el.tail:
-                current.append(el.tail)
-            continue
-        if tag in html_text._BLOCK_TAGS:
-            flush()
-        current.append(el.text or "")
-        stack.append((el, True))
-        stack.extend((child, False) for child in reversed(el))
-    flush()
-    return out
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "techcrunch-en-2011.rss",
-        "reddit-frontpage-en.atom",
-        "lanacion-es-ar-2022-04.rss",
-        "research-rsc-en-2017.atom",
-        "stackoverflow-nmea-en-invalid-chars.atom",
-        "samruby-intertwingly-en.atom",
-    ],
-)
-def test_rendering_matches_a_plain_tree_walk_on_corpus_html(corpus_dir: Path, name: str) -> None:
-    for _title, body in feed_entries(corpus_dir, name):
-        markup = html_text._sanitize(body)
-        assert html_text._render(markup) == _walked_paragraphs(markup)
-
-
-_MARKUP = st.sampled_from(
-    [
-        "<p>",
-        "</p>",
-        "<P>",
-        "<br>",
-        "<div>",
-        "</div>",
-        "<td>",
-        "</td>",
-        "<tr>",
-        "<table>",
-        "<li>",
-        "<b>",
-        "</b>",
-        "<html>",
-        "<body>",
-        "</body>",
-        "<head><title>t</title></head>",
-        "<script>x</script>",
-        "<svg><p>in svg</p></svg>",
-        "<!-- c -->",
-        "<?php x ?>",
-        "<!DOCTYPE html>",
-        "&#28;",
-        "&amp;",
-        "\ufdd0",
-        "&#xfdd0;",
-        "\ufdd1",
-        "text",
-        " word ",
-        "\n",
-        "é",
-    ]
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_MARKUP, min_size=1, max_size=25).map("".join))
-def test_rendering_matches_a_plain_tree_walk_on_odd_markup(markup: str) -> None:
-    # Covers the rare paths: control characters lxml will not let us edit ("&#28;"), text
-    # that holds the paragraph mark itself, fragments lxml.html picks out of a document.
-    assert html_text._render(markup) == _walked_paragraphs(markup)
-
-
-def test_text_holding_the_paragraph_mark_keeps_it() -> None:
-    assert html_to_text("<p>a\ufdd0b</p><p>c&#xfdd0;</p>") == "a\ufdd0b\n\nc\ufdd0"
-    assert html_to_text("<div><p>x&#28;y</p><p>z</p></div>") == "x y\n\nz"
-
-
-# --- fix_mojibake -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("broken", "fixed"),
-    [
-        ("It doesnâ€™t matter", "It doesn’t matter"),
-        ("Gesetz fÃ¼r Kinder", "Gesetz für Kinder"),
-        ("Ð¯Ð½Ð´ÐµÐºÑ\x81", "Яндекс"),
-        ("Ã‰lysÃ©e", "Élysée"),
-    ],
-)
-def test_double_encoded_utf8_is_repaired(broken: str, fixed: str) -> None:
-    assert fix_mojibake(broken) == fixed
-
-
-@pytest.mark.parametrize(
-    "clean",
-    [
-        "L’été à Noël — « Élysée » œuvre",
-        "Größe, Straße, Übermaß: „Anführungszeichen“",
-        "Яндекс — «новости» ёлка",
-        "中文，全角（括号）「日本語」ＡＢＣ",
-        'Straight "quotes" and ligature ﬁ stay',
-    ],
-)
-def test_clean_text_is_left_exactly_as_is(clean: str) -> None:
-    assert fix_mojibake(clean) == clean
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "lemonde-une-fr-2017-01-mojibake.rss",
-        "spiegel-de-2017-01-mojibake.rss",
-        "yandex-news-moscow-ru-2017-01-mojibake.rss",
-        "mirror-en-2016-08.rss",
-        "lefigaro-fr-2017-01-mojibake.rss",
-        "20minutos-es-2017-01-mojibake.rdf",
-    ],
-)
-def test_mojibake_feeds_come_out_readable(corpus_dir: Path, name: str) -> None:
-    # The Mirror is garbled only in a title; the pipeline runs titles through fix_mojibake.
-    marks = ("Ã", "â€", "Ð")
-    broken_before = 0
-    for title, body in feed_entries(corpus_dir, name):
-        broken_before += any(m in html_to_text(body) or m in title for m in marks)
-        for text in (clean_article(body, title=title).text, fix_mojibake(title)):
-            assert not any(m in text for m in marks), text[:200]
-    assert broken_before, f"{name} should contain mojibake before cleaning"
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "lemonde-une-fr-2018-02.rss",
-        "golem-de-2017-12.rss",
-        "golem-de-2018-12.rss",
-        "ibash-ru-windows1251.rss",
-        "touchnokia-ru-movabletype.atom",
-        "lanacion-es-ar-2022-04.rss",
-        "geekpark-zh-2020-12.rss",
-    ],
-)
-def test_clean_feeds_are_unchanged_by_fix_mojibake(corpus_dir: Path, name: str) -> None:
-    for title, body in feed_entries(corpus_dir, name):
-        text = html_to_text(body)
-        assert fix_mojibake(text) == text
-        assert fix_mojibake(title) == title
-
-
-def _charset(item: tuple[Any, Any]) -> set[int] | None:
-    """The code points one parsed regex item matches, or None when not a plain set."""
-    op, arg = item
-    if op is sre_constants.LITERAL:
-        return {arg}
-    if op is sre_constants.IN:
-        chars: set[int] = set()
-        for kind, value in arg:
-            if kind is sre_constants.LITERAL:
-                chars.add(value)
-            elif kind is sre_constants.RANGE:
-                chars.update(range(value[0], value[1] + 1))
-            else:  # a negated set or a category: treat as "anything"
-                return None
-        return chars
-    return None
-
-
-def _always_needs(sequence: Any, triggers: set[int]) -> bool:
-    """Whether every match of this parsed sequence contains a trigger character."""
-    for item in sequence:
-        op, arg = item
-        chars = _charset(item)
-        if chars is not None and chars <= triggers:
-            return True
-        if op is sre_constants.BRANCH and all(_always_needs(alt, triggers) for alt in arg[1]):
-            return True
-        if op is sre_constants.SUBPATTERN and _always_needs(arg[-1], triggers):
-            return True
-    return False
-
-
-def test_mojibake_gate_rests_on_the_installed_ftfy_regex() -> None:
-    # fix_mojibake skips ftfy unless a trigger character has a badness match around it. That
-    # is exact only if every branch of ftfy's badness regex needs a trigger and no match is
-    # longer than the window: check both on the regex itself (fails on an ftfy change).
-    (triggers,) = (_charset(item) for item in sre_parse.parse(mojibake._MOJIBAKE_TRIGGERS.pattern))
-    assert triggers is not None
-    parsed = sre_parse.parse(BADNESS_RE.pattern, BADNESS_RE.flags)
-    assert _always_needs(parsed, triggers)
-    assert parsed.getwidth()[1] <= mojibake._MOJIBAKE_REACH
-
-
-def _mojibake_samples(corpus_dir: Path) -> Iterator[str]:
-    """Titles and body texts of every corpus feed, plus the clean ones garbled four ways."""
-    for path in sorted((corpus_dir / "feeds").iterdir()):
-        for i, (title, body) in enumerate(feed_entries(corpus_dir, path.name, allow_empty=True)):
-            text = html_to_text(body)
-            yield title
-            yield text
-            if i < 3:
-                for encoding in ("latin-1", "cp1252", "mac_roman", "cp1251"):
-                    yield text.encode("utf-8").decode(encoding, errors="replace")
-
-
-def test_fix_mojibake_gives_ftfys_answer_on_every_corpus_text(corpus_dir: Path) -> None:
-    changed = 0
-    for text in _mojibake_samples(corpus_dir):
-        expected = ftfy.fix_text(text, mojibake._FTFY_CONFIG)
-        assert fix_mojibake(text) == expected, text[:200]
-        changed += expected != text
-    assert changed > 200  # the garbled ones really were repaired, through ftfy
-
-
-_MOJIBAKE_ALPHABET = st.sampled_from(
-    sorted({ch for ch in BADNESS_RE.pattern if ord(ch) > 127})
-    + list("aAzé \n\t.,!?\x85\x9c\u00a0")
-    + ["Ã", "Â", "â€", "Ð¯", "вЂ", "‚Ä", "β€", "ā€", "ГўВЂВ"]
-)
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.lists(_MOJIBAKE_ALPHABET, max_size=14).map("".join))
-def test_fix_mojibake_gives_ftfys_answer_on_mojibake_like_text(text: str) -> None:
-    assert fix_mojibake(text) == ftfy.fix_text(text, mojibake._FTFY_CONFIG)
 
 
 # --- footers ----------------------------------------------------------------------------

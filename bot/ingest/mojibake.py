@@ -39,7 +39,7 @@ _FTFY_CONFIG = ftfy.TextFixerConfig(
 # (mojibake's "bad" signs, accented capitals, currency, quotes, box drawing...): lowercase
 # accented letters, Cyrillic and CJK alone never trigger it. So: ASCII text is clean; other
 # text is looked at only around those characters, with the badness regex itself (multi-line,
-# as ftfy applies it line by line). tests/test_clean.py checks the premise against the
+# as ftfy applies it line by line). tests/test_mojibake.py checks the premise against the
 # installed ftfy's regex, so an ftfy upgrade that breaks it fails a test, not silently.
 _MOJIBAKE_TRIGGERS = re.compile(
     "["

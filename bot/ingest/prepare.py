@@ -50,7 +50,9 @@ class PreparedBatch:
 
 
 def clean_title(title: str) -> str:
-    return " ".join(fix_mojibake(html_to_text(title)).split())
+    """One line, mojibake repaired. The title is already plain text (parse strips HTML titles'
+    tags), so it is not read as HTML again: "the &lt;script&gt; tag" must keep its word."""
+    return " ".join(fix_mojibake(title).split())
 
 
 def identity_hash(title: str, text: str) -> str:

@@ -43,8 +43,13 @@ class RecentIndex:
         self.story_of: dict[int, int] = {}
         # The matcher's clock is the newest publication time seen, not the wall clock, so a
         # backlog (or a test corpus from 2017) is clustered among itself, not evicted at once.
-        self._newest = datetime.min.replace(tzinfo=UTC)
-        self.events = StoryMatcher(clock=lambda: self._newest)
+        # Until a dated article is seen it is the wall clock: an undated article stamped with
+        # "the beginning of time" would be evicted by the first dated one.
+        self._newest: datetime | None = None
+        self.events = StoryMatcher(clock=self._clock)
+
+    def _clock(self) -> datetime:
+        return self._newest or datetime.now(UTC)
 
     def __len__(self) -> int:
         return len(self.near)
@@ -72,7 +77,7 @@ class RecentIndex:
         language: str | None,
         analysis: Analysis | None = None,
     ) -> None:
-        if published is not None and published > self._newest:
+        if published is not None and (self._newest is None or published > self._newest):
             self._newest = min(published, datetime.now(UTC))
         self.events.add(
             article_id,
@@ -121,7 +126,11 @@ def store_batch(
 ) -> StoreCounts:
     """Write the new articles of ``batch`` (no commit) and keep ``index`` in step.
 
-    If the caller's transaction fails, nothing of this batch stays in the index.
+    If this function fails, nothing of the batch stays in the index. If the caller's commit
+    fails afterwards, the index already knows ids that will never exist: the caller must drop
+    the index and reload it (the pipeline does). Same-event articles inside one document are
+    linked only when their wording is close (MinHash); the event matcher sees an article once
+    it is stored.
     """
     counts = StoreCounts()
     known_urls, known_hashes = article_queries.existing_keys(

@@ -127,6 +127,7 @@ class CPUPool:
         self._engine = engine
         self._detector = detector
         self._database_url = database_url
+        self._closed = False
         self._executor: ProcessPoolExecutor | None = None
         if workers > 0:
             self._executor = self._start()
@@ -157,16 +158,23 @@ class CPUPool:
             raise RuntimeError("a worker process died while handling this document") from None
 
     async def process(self, job: DocumentJob) -> DocumentResult:
+        self._check_open()
         if self._executor is None:
             return await asyncio.to_thread(process_document, job, self._engine, self._detector)
         return await self._submit(_process_in_worker, job)
 
     async def extract(self, body: bytes, url: str) -> str | None:
+        self._check_open()
         if self._executor is None:
             return await asyncio.to_thread(extract_main_text, body, url=url)
         return await self._submit(extract_page, body, url)
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the CPU pool is closed")
+
     def close(self) -> None:
+        self._closed = True
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
