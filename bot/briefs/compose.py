@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.briefs.keywords import extract_keywords
 from bot.briefs.render import BriefView
 from bot.briefs.stories import StoryMember, also_sources, pick_representative
 from bot.briefs.summarize import Summarizer
@@ -29,4 +30,7 @@ def compose_brief(members: Sequence[StoryMember], summarizer: Summarizer) -> Bri
         published=best.published,
         also=also_sources(members, best),
         language=best.language,
+        # Computed here, for the few stories that become briefs, not at ingestion: yake costs
+        # tens of milliseconds an article, more than everything else ingestion does to it.
+        keywords=extract_keywords(best.text, language=best.language, title=best.title, top=3),
     )
