@@ -7,12 +7,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
 from storage.db import make_engine, normalize_url
 from storage.migrate import upgrade
+from tests.support.corpus import parsed_entries
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = Path(os.environ.get("NEWSBRIEF_CORPUS_DIR", REPO_ROOT.parent / "shared" / "corpus"))
@@ -25,6 +27,25 @@ def corpus_dir() -> Path:
     if not (CORPUS_DIR / "MANIFEST.md").is_file():
         pytest.skip(f"real corpus not found at {CORPUS_DIR} (../shared is absent on this machine)")
     return CORPUS_DIR
+
+
+@pytest.fixture(scope="session")
+def cornucopia(corpus_dir: Path) -> tuple[list[Any], list[Any]]:
+    """The same 25 Blogger posts as RSS and as Atom (cross-format duplicates)."""
+    return (
+        parsed_entries(corpus_dir, "cornucopia-blogger-en.rss"),
+        parsed_entries(corpus_dir, "cornucopia-blogger-en.atom"),
+    )
+
+
+@pytest.fixture(scope="session")
+def cowboy(corpus_dir: Path) -> tuple[list[Any], list[Any]]:
+    """The same 15 Hugo posts as RSS and Atom, paired by title."""
+    rss = parsed_entries(corpus_dir, "cowboyprogrammer-hugo-en-snapshot-a.rss")
+    atom = parsed_entries(corpus_dir, "cowboyprogrammer-hugo-en-snapshot-a.atom")
+    # Pair by title so the tests do not depend on both files listing posts in one order.
+    by_title = {entry.title: entry for entry in atom}
+    return rss, [by_title[entry.title] for entry in rss]
 
 
 @pytest.fixture(scope="session")

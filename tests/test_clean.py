@@ -5,10 +5,8 @@ html_to_text and fix_mojibake have their own files (test_html_text.py, test_moji
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import feedparser
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,20 +19,7 @@ from bot.ingest.clean import (
 )
 from bot.ingest.html_text import html_to_text
 from bot.ingest.mojibake import fix_mojibake
-
-
-def paragraphs(text: str) -> list[str]:
-    return [p for p in text.split("\n\n") if p]
-
-
-def feed_entries(corpus_dir: Path, name: str) -> Iterator[tuple[str, str]]:
-    """(title, body HTML) of each entry of a corpus feed, parsed from bytes like parse.py does."""
-    parsed = feedparser.parse((corpus_dir / "feeds" / name).read_bytes())
-    assert parsed.entries, f"{name} has no entries"
-    for entry in parsed.entries:
-        body = entry.content[0].value if entry.get("content") else entry.get("summary", "")
-        yield entry.get("title", ""), body
-
+from tests.support.corpus import feed_entries, paragraphs
 
 # --- the seed article ---------------------------------------------------------------------
 

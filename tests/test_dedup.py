@@ -13,7 +13,6 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import feedparser
 import lxml.html
 import numpy as np
 import pytest
@@ -38,13 +37,9 @@ from bot.ingest.dedup import (
     shingles,
     signature_from_bytes,
 )
+from tests.support.corpus import parsed_entries
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _entries(corpus_dir: Path, name: str) -> list[Any]:
-    parsed = feedparser.parse((corpus_dir / "feeds" / name).read_bytes())
-    return list(parsed.entries)
 
 
 def _html_text(html: str) -> str:
@@ -57,23 +52,6 @@ def _html_text(html: str) -> str:
 def _body(entry: Any) -> str:
     html = entry.content[0].value if entry.get("content") else entry.get("summary", "")
     return _html_text(html)
-
-
-@pytest.fixture(scope="module")
-def cornucopia(corpus_dir: Path) -> tuple[list[Any], list[Any]]:
-    return (
-        _entries(corpus_dir, "cornucopia-blogger-en.rss"),
-        _entries(corpus_dir, "cornucopia-blogger-en.atom"),
-    )
-
-
-@pytest.fixture(scope="module")
-def cowboy(corpus_dir: Path) -> tuple[list[Any], list[Any]]:
-    rss = _entries(corpus_dir, "cowboyprogrammer-hugo-en-snapshot-a.rss")
-    atom = _entries(corpus_dir, "cowboyprogrammer-hugo-en-snapshot-a.atom")
-    # Pair by title so the test does not depend on both files listing posts in one order.
-    by_title = {entry.title: entry for entry in atom}
-    return rss, [by_title[entry.title] for entry in rss]
 
 
 # --- text similarity on the corpus ------------------------------------------------------------
@@ -133,7 +111,7 @@ def test_index_matches_each_atom_post_to_its_rss_twin_only(
 
 
 def test_chinese_articles_dedup_with_character_grams(corpus_dir: Path) -> None:
-    entries = _entries(corpus_dir, "geekpark-zh-2020-12.rss")
+    entries = parsed_entries(corpus_dir, "geekpark-zh-2020-12.rss")
     texts = [_body(entry) for entry in entries[:6]]
     grams = shingles(texts[0])
     assert grams and all(len(gram) == 5 for gram in grams)
@@ -237,7 +215,9 @@ def _datasketch_signature(hashes: np.ndarray, num_perm: int = NUM_PERM) -> bytes
 def test_signature_is_datasketchs_minhash_of_the_shingle_hashes(corpus_dir: Path) -> None:
     # Same permutations, premix and minimum as MinHash(seed=1, scheme="affine64"), so
     # LeanMinHash, MinHashLSH and their Jaccard estimates work on our signatures.
-    texts = [_body(entry) for entry in _entries(corpus_dir, "lanacion-es-ar-2022-04.rss")[:20]]
+    texts = [
+        _body(entry) for entry in parsed_entries(corpus_dir, "lanacion-es-ar-2022-04.rss")[:20]
+    ]
     texts.append(" ".join(f"word{i}" for i in range(30_000)))  # several passes, tables grown
     for text in texts:
         signature = minhash_signature(text)
@@ -251,7 +231,7 @@ def test_signature_is_datasketchs_minhash_of_the_shingle_hashes(corpus_dir: Path
     "feed", ["geekpark-zh-2020-12.rss", "lanacion-es-ar-2022-04.rss", "cornucopia-blogger-en.rss"]
 )
 def test_distinct_shingle_hashes_are_the_distinct_shingles(corpus_dir: Path, feed: str) -> None:
-    texts = [_body(entry) for entry in _entries(corpus_dir, feed)]
+    texts = [_body(entry) for entry in parsed_entries(corpus_dir, feed)]
     texts += ["", "one", "one two", "one two three", "ha " * 50, "中文全角", "中文全角括号日本語"]
     for text in texts:
         assert len(np.unique(_shingle_hashes(text))) == len(shingles(text)), text[:80]

@@ -18,6 +18,7 @@ import pytest
 from bot.ingest import fetch, netguard
 from bot.ingest.fetch import USER_AGENT, Fetcher
 from tests.support.feedserver import FeedServer
+from tests.support.fetching import make_fetcher
 
 GOLEM = "feeds/golem-de-2017-12.rss"
 
@@ -26,17 +27,6 @@ GOLEM = "feeds/golem-de-2017-12.rss"
 def server() -> Iterator[FeedServer]:
     with FeedServer() as srv:
         yield srv
-
-
-def make_fetcher(**overrides: object) -> Fetcher:
-    options: dict[str, object] = {
-        "timeout": 5.0,
-        "max_bytes": 5_000_000,
-        "user_agent": USER_AGENT,
-        "allow_private_networks": True,
-    }
-    options.update(overrides)
-    return Fetcher(**options)  # type: ignore[arg-type]
 
 
 @pytest.fixture

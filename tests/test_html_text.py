@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import feedparser
 import lxml.html
 import pytest
 from hypothesis import given, settings
@@ -15,19 +13,7 @@ from lxml import etree
 
 from bot.ingest import html_text
 from bot.ingest.html_text import html_to_text
-
-
-def paragraphs(text: str) -> list[str]:
-    return [p for p in text.split("\n\n") if p]
-
-
-def feed_entries(corpus_dir: Path, name: str) -> Iterator[tuple[str, str]]:
-    """(title, body HTML) of each entry of a corpus feed, parsed from bytes like parse.py does."""
-    parsed = feedparser.parse((corpus_dir / "feeds" / name).read_bytes())
-    assert parsed.entries, f"{name} has no entries"
-    for entry in parsed.entries:
-        body = entry.content[0].value if entry.get("content") else entry.get("summary", "")
-        yield entry.get("title", ""), body
+from tests.support.corpus import feed_entries, paragraphs
 
 
 def test_block_elements_become_paragraphs_and_scripts_vanish() -> None:

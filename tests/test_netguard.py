@@ -12,26 +12,15 @@ import httpx
 import pytest
 
 from bot.ingest import netguard
-from bot.ingest.fetch import USER_AGENT, Fetcher
 from bot.ingest.netguard import FetchFailure, checked_addresses, non_public_kind
 from tests.support.feedserver import FeedServer
+from tests.support.fetching import make_fetcher
 
 
 @pytest.fixture
 def server() -> Iterator[FeedServer]:
     with FeedServer() as srv:
         yield srv
-
-
-def make_fetcher(**overrides: object) -> Fetcher:
-    options: dict[str, object] = {
-        "timeout": 5.0,
-        "max_bytes": 5_000_000,
-        "user_agent": USER_AGENT,
-        "allow_private_networks": True,
-    }
-    options.update(overrides)
-    return Fetcher(**options)  # type: ignore[arg-type]
 
 
 def resolving_to(*addresses: str) -> netguard.Resolver:

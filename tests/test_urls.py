@@ -6,39 +6,14 @@ truth: the same post must get one URL and one key, different posts must not.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import feedparser
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.ingest import urls
 from bot.ingest.urls import canonical_url, url_key
-
-
-def _entries(corpus_dir: Path, name: str) -> list[Any]:
-    parsed = feedparser.parse((corpus_dir / "feeds" / name).read_bytes())
-    return list(parsed.entries)
-
-
-@pytest.fixture(scope="module")
-def cornucopia(corpus_dir: Path) -> tuple[list[Any], list[Any]]:
-    return (
-        _entries(corpus_dir, "cornucopia-blogger-en.rss"),
-        _entries(corpus_dir, "cornucopia-blogger-en.atom"),
-    )
-
-
-@pytest.fixture(scope="module")
-def cowboy(corpus_dir: Path) -> tuple[list[Any], list[Any]]:
-    rss = _entries(corpus_dir, "cowboyprogrammer-hugo-en-snapshot-a.rss")
-    atom = _entries(corpus_dir, "cowboyprogrammer-hugo-en-snapshot-a.atom")
-    # Pair by title so the test does not depend on both files listing posts in one order.
-    by_title = {entry.title: entry for entry in atom}
-    return rss, [by_title[entry.title] for entry in rss]
-
 
 # --- canonical_url / url_key on the corpus ----------------------------------------------------
 
