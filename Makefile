@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint pytest bench bench-ingest bench-extract bench-summaries clean
+.PHONY: install run test lint pytest bench bench-ingest bench-extract bench-summaries bench-stages bench-cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-bench: bench-ingest bench-extract bench-summaries
+bench: bench-ingest bench-extract bench-summaries bench-stages bench-cluster
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest
@@ -42,6 +42,12 @@ bench-extract: $(STAMP)
 
 bench-summaries: $(STAMP)
 	$(BIN)/python -m bench.summaries
+
+bench-stages: $(STAMP)
+	$(BIN)/python -m bench.stages
+
+bench-cluster: $(STAMP)
+	$(BIN)/python -m bench.cluster
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache
