@@ -18,18 +18,16 @@ import contextlib
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support.httpserver import LocalHTTPServer, TrackedHandler
 from tests.support.telegram_html import ApiError, parse_html, utf16_len
 
 DEFAULT_TOKEN = "123456789:AAE-local-emulator-token_0123456789ab"
@@ -70,7 +68,7 @@ class SentMessage:
     payload: dict[str, Any] = field(default_factory=dict)  # the Message object returned
 
 
-class BotAPIEmulator:
+class BotAPIEmulator(LocalHTTPServer):
     """Answer the Bot API methods a newsbrief bot uses, over real HTTP, on an ephemeral port.
 
     Use as a context manager. All state is guarded by one lock; ``_updates_cv`` wakes long
@@ -78,6 +76,7 @@ class BotAPIEmulator:
     """
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, username: str = "newsbrief_test_bot"):
+        super().__init__()
         self.token = token
         self.bot_user = {
             "id": int(token.split(":")[0]),
@@ -88,7 +87,6 @@ class BotAPIEmulator:
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
         }
-        self._lock = threading.Lock()
         self._updates_cv = threading.Condition(self._lock)
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 100_000
@@ -102,47 +100,11 @@ class BotAPIEmulator:
         self._blocked: set[int | str] = set()
         self._migrated: dict[int | str, int] = {}
         self._missing: set[int | str] = set()
-        self._stopping = threading.Event()
-        self._conns: set[socket.socket] = set()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> BotAPIEmulator:
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving; wake long polls and drop keep-alive connections so nothing lingers."""
-        self._stopping.set()
+    def _wake(self) -> None:
+        # Long polls wait on this condition; they must return before the server shuts down.
         with self._updates_cv:
             self._updates_cv.notify_all()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> BotAPIEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def base_url(self) -> str:
@@ -558,31 +520,8 @@ def _decode(key: str, value: str) -> Any:
         return value
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hangs up mid-poll (PTB stopping) is expected
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive like Telegram: PTB's httpx pool is exercised
-    timeout = 15
+class _Handler(TrackedHandler):
     emulator: BotAPIEmulator
-
-    def setup(self) -> None:
-        super().setup()
-        with self.emulator._lock:
-            self.emulator._conns.add(self.connection)
-
-    def finish(self) -> None:
-        with self.emulator._lock:
-            self.emulator._conns.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # URLs carry the token, and the counters replace an access log
 
     def do_GET(self) -> None:
         self._serve()
@@ -642,3 +581,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+
+BotAPIEmulator.handler = _Handler
+BotAPIEmulator.owner_attr = "emulator"

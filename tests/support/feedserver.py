@@ -14,21 +14,17 @@ counters record what was asked so tests can assert "fetched exactly once" or "a 
 
 from __future__ import annotations
 
-import contextlib
 import gzip as gzip_module
 import hashlib
-import socket
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.httpserver import LocalHTTPServer, TrackedHandler
 
 CONTENT_TYPES = {
     ".rss": "application/rss+xml",
@@ -73,7 +69,7 @@ def _etag_matches(header: str, etag: str) -> bool:
     return "*" in wanted or etag in wanted
 
 
-class FeedServer:
+class FeedServer(LocalHTTPServer):
     """Serve ``root`` (and programmed routes) over real HTTP on an ephemeral 127.0.0.1 port.
 
     Use as a context manager; ``url(path)`` gives the absolute URL of a path. Counters are
@@ -83,61 +79,17 @@ class FeedServer:
     def __init__(
         self, root: Path | None = None, *, gzip: bool = True, charset: str | None = None
     ) -> None:
+        super().__init__()
         self.root = root.resolve() if root is not None else None
         self.gzip = gzip  # compress static files when the client sends Accept-Encoding: gzip
         self.charset = charset  # appended to static Content-Types when set
         self._routes: dict[str, Route] = {}
         self._etags = True
-        self._lock = threading.Lock()
         self._hits: Counter[str] = Counter()
         self._requests: list[tuple[str, str, dict[str, str]]] = []
         self._responses: list[tuple[str, int]] = []
         self._in_flight = 0
         self._max_in_flight = 0
-        self._stopping = threading.Event()
-        self._conns: set[socket.socket] = set()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> FeedServer:
-        handler = type("Handler", (_Handler,), {"feedserver": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving, wake sleeping handlers and drop open keep-alive connections."""
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):  # already closed by the peer
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FeedServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return int(self._httpd.server_address[1])
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         """Absolute URL of ``path``; ``host="localhost"`` gives a second host name, same server."""
@@ -215,43 +167,14 @@ class FeedServer:
             self._in_flight -= 1
             self._responses.append((path, status))
 
-    def _track(self, conn: socket.socket, opened: bool) -> None:
-        with self._lock:
-            if opened:
-                self._conns.add(conn)
-            else:
-                self._conns.discard(conn)
-
     def _sleep(self, seconds: float) -> None:
         # An Event wait, not time.sleep, so close() interrupts slow handlers at once.
         if seconds > 0:
             self._stopping.wait(seconds)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-body (byte cap, timeout) is expected here, not a failure.
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like real servers: exercises httpx's pool
-    timeout = 15  # an idle keep-alive connection does not hold a thread forever
+class _Handler(TrackedHandler):
     feedserver: FeedServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.feedserver._track(self.connection, opened=True)
-
-    def finish(self) -> None:
-        self.feedserver._track(self.connection, opened=False)
-        with contextlib.suppress(OSError):  # the peer hung up before we flushed
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # counters replace the access log; stderr noise hides real test failures
 
     def do_GET(self) -> None:
         self._serve(send_body=True)
@@ -391,3 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
             pending = b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked and chunk else chunk
         self._complete(route.status, pending + (b"0\r\n\r\n" if chunked else b""))
+
+
+FeedServer.handler = _Handler
+FeedServer.owner_attr = "feedserver"
