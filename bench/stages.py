@@ -25,13 +25,14 @@ import feedparser
 
 from bench.ingest import CONTENT_TYPES, corpus_files
 from bench.report import write_section
-from bot.ingest import dedup
+from bot.ingest import urls
 from bot.ingest.clean import clean_article, fix_mojibake, html_to_text, learn_boilerplate
-from bot.ingest.dedup import canonical_url, minhash_signature, url_key
+from bot.ingest.dedup import minhash_signature
 from bot.ingest.language import LanguageDetector
 from bot.ingest.parse import FeedParseError, parse_feed
 from bot.ingest.prepare import clean_title, prepare_entries
 from bot.ingest.records import ParsedFeed
+from bot.ingest.urls import canonical_url, url_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,7 @@ def measure(repeat: int) -> tuple[list[Row], int]:
 
         return go
 
-    url_caches = [dedup._cached_canonical_url]  # emptied before each run: measured cold
+    url_caches = [urls._cached_canonical_url]  # emptied before each run: measured cold
     add("feedparser.parse alone", feedparser_alone)
     add("parse_feed (feedparser + mapping)", run(parse_feed_doc, [(b, c) for b, c in docs]))
     add("html_to_text (bodies)", run(html_to_text, [(b,) for b in bodies]))

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.ingest import cluster, cluster_terms
 from bot.ingest.clean import clean_article, html_to_text
 from bot.ingest.cluster import DEFAULT_THRESHOLD, DEFAULT_WINDOW, StoryMatcher
 from bot.ingest.parse import parse_feed
@@ -757,17 +756,6 @@ def day(corpus_dir: Path) -> Day:
     articles = load_feeds(corpus_dir)
     labels = label(articles, GROUPS)
     return articles, labels, replay(articles)
-
-
-# --- the module's surface -------------------------------------------------------------------
-
-
-def test_term_analysis_stays_importable_from_cluster() -> None:
-    # prepare.py and store.py import these from here; they now live in cluster_terms.
-    assert cluster.analyse is cluster_terms.analyse
-    assert cluster.Analysis is cluster_terms.Analysis
-    assert cluster.lead_text is cluster_terms.lead_text
-    assert cluster.story_terms is cluster_terms.story_terms
 
 
 # --- the matcher ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Tests for bot.ingest.dedup: content hashes, MinHash and the LSH index.
 
-URL canonicalisation (bot.ingest.urls, re-exported by dedup) is tested in tests/test_urls.py.
+URL canonicalisation (bot.ingest.urls) is tested in tests/test_urls.py.
 
 The real cross-format duplicates in the corpus (one blog published as RSS and as Atom) are the
 ground truth: the same post must dedup, different posts must not.
@@ -20,7 +20,6 @@ from datasketch import MinHash
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.ingest import dedup, urls
 from bot.ingest.dedup import (
     MIN_SHINGLES,
     NUM_PERM,
@@ -124,16 +123,6 @@ def test_chinese_articles_dedup_with_character_grams(corpus_dir: Path) -> None:
     for x, y in itertools.combinations(signatures, 2):
         assert x is not None and y is not None
         assert estimate_jaccard(x, y) < SAME_STORY
-
-
-# --- the module's surface -------------------------------------------------------------------
-
-
-def test_url_functions_stay_importable_from_dedup() -> None:
-    # prepare.py, services.py and bench/stages.py import these from here; they live in urls.
-    assert dedup.canonical_url is urls.canonical_url
-    assert dedup.url_key is urls.url_key
-    assert dedup._cached_canonical_url is urls._cached_canonical_url
 
 
 # --- text normalisation and hashes ------------------------------------------------------------

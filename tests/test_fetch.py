@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.ingest import fetch, netguard
 from bot.ingest.fetch import USER_AGENT, Fetcher
 from tests.support.feedserver import FeedServer
 from tests.support.fetching import make_fetcher
@@ -320,16 +319,6 @@ async def test_unfetchable_urls_are_refused(fetcher: Fetcher, url: str, reason: 
 
     assert result.status == "error"
     assert result.error is not None and result.error.startswith(reason)
-
-
-# -- the module's surface ---------------------------------------------------------------------
-
-
-def test_guard_names_stay_importable_from_fetch() -> None:
-    # The guard moved to netguard; code that imported these from fetch keeps working.
-    assert fetch.non_public_kind is netguard.non_public_kind
-    assert fetch.FetchFailure is netguard.FetchFailure
-    assert fetch.PRIVATE_HINT == netguard.PRIVATE_HINT
 
 
 # -- concurrency ------------------------------------------------------------------------------

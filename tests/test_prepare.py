@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.ingest.clean import normalize_paragraph
-from bot.ingest.cluster import analyse
+from bot.ingest.cluster_terms import analyse
 from bot.ingest.dedup import minhash_signature
 from bot.ingest.language import LanguageDetector
 from bot.ingest.parse import parse_feed

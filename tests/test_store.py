@@ -14,18 +14,17 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from bot.ingest.cluster import analyse
+from bot.ingest.cluster_terms import analyse
 from bot.ingest.dedup import (
     SAME_ARTICLE,
     SAME_STORY,
-    canonical_url,
     content_hash,
     estimate_jaccard,
     minhash_signature,
-    url_key,
 )
 from bot.ingest.prepare import PreparedArticle, PreparedBatch
 from bot.ingest.store import RecentIndex, StoreCounts, store_batch
+from bot.ingest.urls import canonical_url, url_key
 from storage import feeds as feed_queries
 from storage.models import Article, Story
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from bot.briefs.compose import SUMMARY_CHARS
 from bot.briefs.keywords import extract_keywords
 from bot.briefs.render import BriefView, render_brief
 from bot.briefs.summarize import ExtractiveSummarizer, Summarizer
@@ -17,7 +18,6 @@ from bot.ingest.clean import clean_article, fix_mojibake
 from bot.ingest.extract import extract_main_text
 from bot.ingest.language import LanguageDetector
 
-SUMMARY_CHARS = 600
 _PAGE = re.compile(r"<(?:!doctype\s+html|html|body|head)\b", re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 

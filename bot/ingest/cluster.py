@@ -32,18 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-# The term analysis lives in cluster_terms; its public names stay importable from here, where
-# the pipeline (prepare.py, store.py) and the tests have always imported them.
-from bot.ingest.cluster_terms import LEAD_CHARS as LEAD_CHARS
-from bot.ingest.cluster_terms import TITLE_WEIGHT as TITLE_WEIGHT
-from bot.ingest.cluster_terms import Analysis, analyse, lead_text, story_terms
+from bot.ingest.cluster_terms import Analysis, analyse
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "DEFAULT_WINDOW",
     "StoryMatcher",
-    "lead_text",
-    "story_terms",
 ]
 
 # Cosine at or above which an article joins a story. Chosen on a null distribution, not on

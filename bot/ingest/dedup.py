@@ -4,7 +4,7 @@ Three layers, cheapest first, because the same article reaches us in several way
 
 * the same link with different tracking junk, scheme or ``www.`` (``canonical_url`` gives a
   URL worth linking to, ``url_key`` a scheme-insensitive string worth looking up; both live
-  in ``urls.py`` and are re-exported here);
+  in ``urls.py``);
 * the same text under different links (``content_hash`` of the normalised text);
 * nearly the same text (the RSS and Atom renderings of one post, a wire story re-published
   with a new headline): ``minhash_signature`` + ``NearDuplicateIndex``, with Jaccard
@@ -29,12 +29,6 @@ from typing import Literal
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
-
-# URL canonicalisation lives in urls.py; its names stay importable from here, where the
-# pipeline and services import them (bench/stages.py clears the private cache).
-from bot.ingest.urls import _cached_canonical_url as _cached_canonical_url
-from bot.ingest.urls import canonical_url as canonical_url
-from bot.ingest.urls import url_key as url_key
 
 # Jaccard similarity of word 3-shingles (FIELD-NOTES): at or above SAME_ARTICLE two texts are
 # one article (re-published, re-formatted, lightly edited); between SAME_STORY and

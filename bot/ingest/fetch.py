@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 import httpx
 
 # The SSRF guard and connection pool live in netguard; their names stay importable from here.
-from bot.ingest.netguard import PRIVATE_HINT as PRIVATE_HINT
 from bot.ingest.netguard import (
     FetchFailure,
     Resolver,
@@ -43,7 +42,6 @@ from bot.ingest.netguard import (
     pooled_transport,
     system_resolver,
 )
-from bot.ingest.netguard import non_public_kind as non_public_kind
 from bot.ingest.records import FetchResult
 from bot.ingest.schedule import parse_cache_control_max_age, parse_retry_after
 

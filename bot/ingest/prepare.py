@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.ingest.clean import clean_article, fix_mojibake, html_to_text, learn_boilerplate
-from bot.ingest.cluster import Analysis, analyse
+from bot.ingest.cluster_terms import Analysis, analyse
 from bot.ingest.dedup import content_hash, minhash_signature
 from bot.ingest.language import LanguageDetector
 from bot.ingest.records import ParsedFeed, RawEntry

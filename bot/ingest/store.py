@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from bot.ingest.cluster import DEFAULT_WINDOW, Analysis, StoryMatcher
+from bot.ingest.cluster import DEFAULT_WINDOW, StoryMatcher
+from bot.ingest.cluster_terms import Analysis
 from bot.ingest.dedup import NearDuplicateIndex, classify
 from bot.ingest.prepare import PreparedArticle, PreparedBatch
 from storage import articles as article_queries
