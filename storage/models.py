@@ -85,6 +85,11 @@ class Story(SQLModel, table=True):
     article_count: int = 1
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    # Set once the bot has decided which chats are owed this story (fan-out). A column rather
+    # than a high-water mark on ids: stories committed out of id order are not skipped.
+    announced_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
 
 
 class Article(SQLModel, table=True):
@@ -130,6 +135,9 @@ class Chat(SQLModel, table=True):
     mode: str = Field(default="instant", max_length=16)  # instant | digest
     digest_times: str = Field(default="08:00", max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    last_digest_at: datetime | None = Field(default=None, sa_column=_ts())
+    # Consecutive "chat not found" answers; a few in a row make the chat inactive.
+    failures: int = 0
 
 
 class Subscription(SQLModel, table=True):
@@ -147,4 +155,60 @@ class Subscription(SQLModel, table=True):
     topic_id: int = 0  # 0: the chat itself; else a forum topic's message_thread_id
     feed_id: int | None = Field(default=None, foreign_key="feeds.id", ondelete="CASCADE")
     keywords: str = Field(default="", sa_column=Column(Text, nullable=False))  # alert words
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class ChatFilter(SQLModel, table=True):
+    """A word a chat requires (+) or excludes (-) in every brief it receives."""
+
+    __tablename__ = "chat_filters"
+    __table_args__ = (UniqueConstraint("chat_id", "word", name="uq_chat_filter"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    word: str = Field(sa_column=Column(Text, nullable=False))
+    required: bool = False  # True: +WORD (must appear); False: -WORD (must not)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+
+
+class OutboxItem(SQLModel, table=True):
+    """One message owed to a chat, written in the transaction that decided it is owed.
+
+    The delivery worker sends pending rows whose time has come and records Telegram's message
+    id; a failure reschedules the row instead of losing it.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    topic_id: int = 0
+    kind: str = Field(max_length=16)  # brief | digest | push | broadcast
+    payload: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    state: str = Field(default="pending", max_length=16)  # pending | sent | failed | skipped
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class Delivery(SQLModel, table=True):
+    """A story owed to (and then delivered to) one chat or forum topic, at most once.
+
+    The primary key is what makes delivery idempotent: repeated pushes, overlapping schedules
+    and restarts can only ever insert a (chat, topic, story) once. ``outbox_id`` is empty while
+    the story waits for the chat's next digest.
+    """
+
+    __tablename__ = "deliveries"
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    topic_id: int = Field(default=0, primary_key=True)
+    story_id: int = Field(foreign_key="stories.id", primary_key=True, ondelete="CASCADE")
+    outbox_id: int | None = Field(
+        default=None, foreign_key="outbox.id", index=True, ondelete="SET NULL"
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(False))

@@ -62,7 +62,16 @@ def seeds_dir() -> Path:
 
 POSTGRES_URL = os.environ.get("NEWSBRIEF_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgresql"]
-TABLES = ["subscriptions", "chats", "articles", "stories", "feeds"]
+TABLES = [
+    "deliveries",
+    "outbox",
+    "chat_filters",
+    "subscriptions",
+    "chats",
+    "articles",
+    "stories",
+    "feeds",
+]
 
 
 @pytest.fixture(scope="session")

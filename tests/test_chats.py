@@ -1,0 +1,107 @@
+"""Chat, subscription and filter queries, on both databases."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from storage import chats as chat_queries
+from storage.chats import ChatInfo
+from storage.models import Chat, ChatFilter, Subscription
+from tests.support.seed import add_feed
+
+CHAT = 5001
+
+
+def test_register_creates_once_and_reactivates_a_chat_that_blocked_the_bot(engine: Engine) -> None:
+    with Session(engine) as session:
+        chat, created = chat_queries.register_chat(session, ChatInfo(CHAT, "private", "Ann", "fr"))
+        assert created and chat.language == "fr"
+        chat_queries.set_active(session, CHAT, False)
+        session.commit()
+        chat, created = chat_queries.register_chat(session, ChatInfo(CHAT, "private", None, "en"))
+        session.commit()
+        assert not created and chat.active and chat.language == "fr"  # first language kept
+
+
+def test_all_feeds_subscription_is_not_duplicated_even_where_nulls_are_distinct(
+    engine: Engine,
+) -> None:
+    with Session(engine) as session:
+        chat_queries.register_chat(session, ChatInfo(CHAT))
+        assert chat_queries.subscribe(session, CHAT)
+        assert not chat_queries.subscribe(session, CHAT)
+        assert chat_queries.subscribe(session, CHAT, 7)  # another forum topic is another place
+        session.commit()
+        assert len(session.exec(select(Subscription)).all()) == 2
+        assert chat_queries.subscribed_to_all(session, CHAT)
+
+
+def test_unsubscribing_one_feed_from_all_keeps_the_others(engine: Engine) -> None:
+    with Session(engine) as session:
+        feeds = [add_feed(session, name) for name in ("a", "b", "c")]
+        chat_queries.register_chat(session, ChatInfo(CHAT))
+        chat_queries.subscribe(session, CHAT)
+        assert chat_queries.unsubscribe_feed(session, CHAT, 0, feeds[1])
+        session.commit()
+        kept = {s.feed_id for s in chat_queries.subscriptions(session, CHAT)}
+        assert kept == {feeds[0], feeds[2]}
+        assert not chat_queries.unsubscribe_feed(session, CHAT, 0, feeds[1])
+
+
+def test_unsubscribe_all_keeps_keyword_alerts(engine: Engine) -> None:
+    with Session(engine) as session:
+        feed = add_feed(session, "a")
+        chat_queries.register_chat(session, ChatInfo(CHAT))
+        chat_queries.subscribe(session, CHAT)
+        chat_queries.subscribe(session, CHAT, feed_id=feed)
+        chat_queries.subscribe(session, CHAT, keywords="volcano")
+        assert chat_queries.unsubscribe_feeds(session, CHAT) == 2
+        session.commit()
+        assert [s.keywords for s in chat_queries.subscriptions(session, CHAT)] == ["volcano"]
+
+
+def test_a_subscription_is_removed_only_by_its_own_chat(engine: Engine) -> None:
+    with Session(engine) as session:
+        chat_queries.register_chat(session, ChatInfo(CHAT))
+        chat_queries.subscribe(session, CHAT, keywords="volcano")
+        [alert] = chat_queries.alerts(session, CHAT)
+        assert alert.id is not None
+        assert not chat_queries.remove_subscription(session, CHAT + 1, alert.id)
+        assert chat_queries.remove_subscription(session, CHAT, alert.id)
+
+
+def test_filters_are_set_flipped_and_cleared(engine: Engine) -> None:
+    with Session(engine) as session:
+        chat_queries.set_filter(session, CHAT, "sport", required=False)
+        chat_queries.set_filter(session, CHAT, "europe", required=True)
+        chat_queries.set_filter(session, CHAT, "sport", required=True)
+        session.commit()
+        assert {(f.word, f.required) for f in chat_queries.filters(session, CHAT)} == {
+            ("sport", True),
+            ("europe", True),
+        }
+        assert chat_queries.clear_filters(session, CHAT) == 2
+
+
+def test_migrating_a_group_moves_settings_subscriptions_and_filters(engine: Engine) -> None:
+    new_id = -1009876543210
+    with Session(engine) as session:
+        chat, _ = chat_queries.register_chat(session, ChatInfo(-4242, "group", "Club"))
+        chat.mode, chat.timezone = "digest", "Europe/Paris"
+        session.add(chat)
+        chat_queries.subscribe(session, -4242)
+        chat_queries.set_filter(session, -4242, "sport", required=False)
+        chat_queries.migrate_chat(session, -4242, new_id)
+        session.commit()
+        moved = session.get(Chat, new_id)
+        assert moved is not None and (moved.type, moved.mode, moved.timezone) == (
+            "supergroup",
+            "digest",
+            "Europe/Paris",
+        )
+        assert chat_queries.subscribed_to_all(session, new_id)
+        assert [f.chat_id for f in session.exec(select(ChatFilter)).all()] == [new_id]
+        old = session.get(Chat, -4242)
+        assert old is not None and not old.active
+        assert chat_queries.active_chat_ids(session) == [new_id]
