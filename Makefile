@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint pytest bench bench-ingest bench-extract bench-summaries bench-stages bench-cluster clean
+.PHONY: install run test lint pytest i18n bench bench-ingest bench-extract bench-summaries bench-stages bench-cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,21 @@ lint: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+## make i18n: collect the bot's messages into the template and merge them into each catalogue
+## (translators then fill the new entries in bot/chat/locales/<lang>/LC_MESSAGES/newsbrief.po).
+LANGUAGES ?= fr de es ru
+LOCALES := bot/chat/locales
+i18n: $(STAMP)
+	$(BIN)/pybabel extract --no-location --sort-output --omit-header -k t:2 -k tn:2,3 -k N_ \
+		-o $(LOCALES)/newsbrief.pot bot
+	for lang in $(LANGUAGES); do \
+		if [ -f $(LOCALES)/$$lang/LC_MESSAGES/newsbrief.po ]; then \
+			$(BIN)/pybabel update --no-fuzzy-matching -D newsbrief -i $(LOCALES)/newsbrief.pot -d $(LOCALES) -l $$lang; \
+		else \
+			$(BIN)/pybabel init -D newsbrief -i $(LOCALES)/newsbrief.pot -d $(LOCALES) -l $$lang; \
+		fi; \
+	done
 
 bench: bench-ingest bench-extract bench-summaries bench-stages bench-cluster
 

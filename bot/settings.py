@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     bot_api_url: str = "https://api.telegram.org"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    channel_id: int | None = Field(None, description="also post every new story to this channel")
+    fetch_tick: float = Field(60.0, gt=0, le=3600, description="seconds between due-feed checks")
+    delivery_concurrency: int = Field(4, ge=1, le=5, description="messages in flight at once")
+    backlog_digest: int = Field(
+        5, ge=1, description="an instant chat owed more stories at once gets one digest"
+    )
 
     # Logging
     log_level: str = "INFO"
@@ -67,6 +73,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.replace(",", " ").split() if part]
         return value
+
+    @field_validator("channel_id", mode="before")
+    @classmethod
+    def _empty_channel_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("bot_token", mode="before")
     @classmethod

@@ -1,0 +1,133 @@
+"""The PTB Application, wired in one place: handlers, jobs, defaults, rate limiter, commands.
+
+Any Bot API server works: the official one, a self-hosted telegram-bot-api, or the local
+emulator the tests run. Requests go to ``{NEWSBRIEF_BOT_API_URL}/bot{token}/{method}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    Defaults,
+)
+
+from bot.chat import admin, alerts, jobs, search, settings_cmds, user
+from bot.chat.briefcache import BriefCache
+from bot.chat.i18n import DEFAULT_LANGUAGE, available_languages, pick_language, t
+from bot.chat.runtime import RUNTIME_KEY, Runtime
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+MODULES = (user, settings_cmds, alerts, search, admin)
+
+
+def build_application(
+    settings: Settings,
+    engine: Engine,
+    *,
+    briefs: BriefCache | None = None,
+    fetch: bool = True,
+) -> Application:
+    """The bot, ready for ``run_polling`` (or initialize/start in tests)."""
+    if settings.bot_token is None:
+        raise ValueError("NEWSBRIEF_BOT_TOKEN is not set")
+    api = settings.bot_api_url.rstrip("/")
+    application = (
+        ApplicationBuilder()
+        .token(settings.bot_token.get_secret_value())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        # The safety net for replies to commands; briefs are paced by the delivery worker,
+        # which also owns the handling of 429s (max_retries=0 hands them back to it).
+        .rate_limiter(AIORateLimiter(max_retries=0))
+        # A slow /search must not hold up everyone else's commands.
+        .concurrent_updates(8)
+        .post_init(_started)
+        .post_stop(_stopping)
+        .build()
+    )
+    runtime = Runtime(settings=settings, engine=engine, briefs=briefs or BriefCache(engine))
+    application.bot_data[RUNTIME_KEY] = runtime
+    for module in MODULES:
+        for handler in module.handlers():
+            application.add_handler(handler)
+    # Last in its group, so it only sees presses no module claimed (buttons of an older
+    # version, or forged data): answer them, or the user's client spins until it times out.
+    application.add_handler(CallbackQueryHandler(_unknown_button))
+    application.add_error_handler(_on_error)
+    jobs.install(application, runtime, fetch=fetch)
+    return application
+
+
+def _commands(lang: str, admin_too: bool) -> list[BotCommand]:
+    pairs = [pair for module in MODULES for pair in module.COMMANDS]
+    if admin_too:
+        pairs += [pair for module in MODULES for pair in module.ADMIN_COMMANDS]
+    return [BotCommand(name, t(lang, description)) for name, description in pairs]
+
+
+async def _started(application: Application) -> None:
+    """Register the command menu (per language, and the admin commands for admins)."""
+    runtime: Runtime = application.bot_data[RUNTIME_KEY]
+    bot = application.bot
+    menus: list[tuple[list[BotCommand], BotCommandScope, str | None]] = [
+        (_commands(DEFAULT_LANGUAGE, False), BotCommandScopeDefault(), None)
+    ]
+    menus += [
+        (_commands(lang, False), BotCommandScopeDefault(), lang)
+        for lang in available_languages()
+        if lang != DEFAULT_LANGUAGE
+    ]
+    # Admins see their commands in their private chat with the bot (its id is theirs).
+    menus += [
+        (_commands(DEFAULT_LANGUAGE, True), BotCommandScopeChat(admin_id), None)
+        for admin_id in runtime.settings.admin_ids
+    ]
+    for commands, scope, lang in menus:
+        try:
+            await bot.set_my_commands(commands, scope=scope, language_code=lang)
+        except TelegramError as exc:  # a menu is a nicety (an admin may not have /start-ed yet)
+            log.warning("could not register the command menu for %s: %s", scope.type, exc)
+    await jobs.started(application, runtime)
+
+
+async def _stopping(application: Application) -> None:
+    await jobs.stopping(application, application.bot_data[RUNTIME_KEY])
+
+
+async def _unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is not None:
+        lang = pick_language(query.from_user.language_code if query.from_user else None)
+        await query.answer(t(lang, "This button is no longer active."))
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One place for every exception raised in a handler or job: log it with its update."""
+    where = ""
+    if isinstance(update, Update) and update.effective_chat is not None:
+        where = f" (chat {update.effective_chat.id})"
+    log.error("error while handling an update%s", where, exc_info=context.error)

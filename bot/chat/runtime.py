@@ -1,0 +1,99 @@
+"""What every handler and job needs, built once in ``app.build_application`` and kept in
+``application.bot_data``: settings, the engine, the brief cache and the delivery wake-up.
+
+Database work is synchronous (SQLModel); handlers run it in a worker thread through
+:meth:`Runtime.db` so one slow query or summary never stalls polling for everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from telegram.ext import ContextTypes
+
+from bot.chat.briefcache import BriefCache
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.chat.delivery import Deliverer
+    from bot.ingest.pipeline import Ingestor
+
+T = TypeVar("T")
+RUNTIME_KEY = "newsbrief"
+CONFIRM_TTL = 600.0  # seconds an admin has to confirm a /push or /broadcast preview
+
+
+@dataclass(slots=True)
+class Pending:
+    """An action shown to an admin for confirmation (a /push or a /broadcast)."""
+
+    kind: str
+    admin_id: int
+    chat_id: int
+    args: dict[str, Any]
+    created: float = field(default_factory=time.monotonic)
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    engine: Engine
+    briefs: BriefCache
+    # Set when new outbox rows exist, so the sender does not wait for its next poll.
+    outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    pending: dict[str, Pending] = field(default_factory=dict)
+    # Set by the jobs while the Application runs.
+    deliverer: Deliverer | None = None
+    ingestor: Ingestor | None = None
+    exit_stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.settings.admin_ids
+
+    async def db(self, work: Callable[[Session], T]) -> T:
+        """Run ``work(session)`` in a thread and commit; the result comes back to the loop."""
+
+        def run() -> T:
+            with Session(self.engine, expire_on_commit=False) as session:
+                result = work(session)
+                session.commit()
+                return result
+
+        return await asyncio.to_thread(run)
+
+    def hold(self, kind: str, admin_id: int, chat_id: int, **args: Any) -> str:
+        """Remember an action awaiting confirmation; the token goes in the button's data.
+
+        Tokens live in memory only: after a restart every old Confirm button is stale and
+        refused, which is what an admin expects of a preview they have not seen again.
+        """
+        now = time.monotonic()
+        for token in [k for k, p in self.pending.items() if now - p.created > CONFIRM_TTL]:
+            del self.pending[token]
+        token = secrets.token_urlsafe(6)
+        self.pending[token] = Pending(kind, admin_id, chat_id, args)
+        return token
+
+    def take(self, token: str, kind: str, admin_id: int) -> Pending | None:
+        """The held action if it is fresh, of this kind and held for this admin (once)."""
+        pending = self.pending.get(token)
+        if pending is None or pending.kind != kind or pending.admin_id != admin_id:
+            return None
+        del self.pending[token]
+        if time.monotonic() - pending.created > CONFIRM_TTL:
+            return None
+        return pending
+
+
+def get_runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
+    runtime = context.bot_data[RUNTIME_KEY]
+    assert isinstance(runtime, Runtime)
+    return runtime

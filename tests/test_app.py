@@ -1,0 +1,69 @@
+"""The Application's wiring: any Bot API base URL, the command menu, the admin menu."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.chat.app import build_application
+from tests.support.botapi import BotAPIEmulator
+from tests.support.botharness import ADMIN, bot_settings, running_bot
+
+
+@pytest.fixture
+def emu() -> Iterator[BotAPIEmulator]:
+    with BotAPIEmulator() as server:
+        yield server
+
+
+async def test_bot_talks_to_the_configured_bot_api_server(
+    emu: BotAPIEmulator, engine: Engine, database_url: str
+) -> None:
+    async with running_bot(emu, bot_settings(emu, database_url), engine):
+        pass
+    methods = [method.lower() for method, _ in emu.calls]
+    assert "getme" in methods and "getupdates" in methods
+
+
+async def test_command_menu_is_registered_in_each_language_and_for_admins(
+    emu: BotAPIEmulator, engine: Engine, database_url: str
+) -> None:
+    async with running_bot(emu, bot_settings(emu, database_url), engine):
+        pass
+    default = [c["command"] for c in emu.commands("default")]
+    admin = [c["command"] for c in emu.commands("chat")]
+    assert "start" in default and "search" in default
+    assert "push" not in default
+    assert {"push", "start"} <= set(admin)
+    french = emu.commands("default", "fr")
+    assert french and any("Démarrer" in c["description"] or c["description"] for c in french)
+    assert ADMIN in {
+        p.get("scope", {}).get("chat_id") for m, p in emu.calls if m == "setMyCommands"
+    }
+
+
+def test_without_a_token_the_application_is_not_built(engine: Engine, database_url: str) -> None:
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="NEWSBRIEF_BOT_TOKEN"):
+        build_application(settings, engine)
+
+
+async def test_a_button_no_module_knows_is_answered_not_left_spinning(
+    emu: BotAPIEmulator, engine: Engine, database_url: str
+) -> None:
+    async with running_bot(emu, bot_settings(emu, database_url), engine) as bot:
+        answer = await bot.press(ADMIN, "v0-legacy:button", 1)
+    assert answer.get("text")
+
+
+async def test_an_unreachable_admin_chat_does_not_stop_the_menus(
+    emu: BotAPIEmulator, engine: Engine, database_url: str
+) -> None:
+    emu.fail_next("setMyCommands", 400, description="Bad Request: chat not found")
+    async with running_bot(emu, bot_settings(emu, database_url), engine):
+        pass
+    assert [c["command"] for c in emu.commands("chat")]
