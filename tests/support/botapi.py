@@ -7,104 +7,64 @@ exercises PTB's own request, error-mapping and polling code. Telegram itself is 
 
 Point PTB at it with ``ApplicationBuilder().token(emu.token).base_url(emu.bot_base_url)
 .base_file_url(emu.file_base_url)``. Tests inject updates with ``push_*`` and faults with
-``fail_next``/``block_chat``/``migrate_chat``/``chat_not_found``, then read ``sent``/``calls``.
+``fail_next``/``block_chat``/``migrate_chat``/``chat_not_found``/``refuse_html``, then read
+``sent``/``calls``/``call_log``. ``delay_sends`` makes sends slow enough to overlap (so
+``max_concurrent_sends`` means something), and ``enforce_limits=True`` answers 429 like
+Telegram when a bot sends faster than its flood limits.
 The HTML check is deliberately a little stricter than Telegram: a bare ``&`` that starts no
 known entity is refused (Telegram passes it through), so unescaped text fails here first.
+
+This module is the test-facing surface (injecting updates and faults, reading what happened);
+the rest lives in parts, all re-exported here so tests import from one place:
+  botapi_methods.py  the Telegram side: state, the methods answered, SentMessage
+  botapi_wire.py     HTTP handler, parameter decoding, Chat/User JSON, text and markup checks
+  botapi_limits.py   flood-limit buckets behind ``enforce_limits``, and CallRecord
+  telegram_html.py   the HTML parse mode check and ApiError
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import json
 import re
-import threading
 import time
-from collections import defaultdict, deque
-from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from tests.support.httpserver import LocalHTTPServer, TrackedHandler
+from tests.support import botapi_wire as wire
+from tests.support.botapi_limits import GROUP_LIMIT, OVERALL_LIMIT, PRIVATE_LIMIT, CallRecord
+from tests.support.botapi_methods import (
+    DEFAULT_TOKEN,
+    SEND_METHODS,
+    UNIQUE,
+    BotAPIMethods,
+    SentMessage,
+)
+from tests.support.botapi_wire import MAX_CAPTION, MAX_TEXT, STRING_PARAMS, FilePart
 from tests.support.telegram_html import ApiError, parse_html, utf16_len
 
-DEFAULT_TOKEN = "123456789:AAE-local-emulator-token_0123456789ab"
-MAX_TEXT = 4096  # UTF-16 code units after entity parsing
-MAX_CAPTION = 1024
-SEND_METHODS = {"sendmessage", "senddocument", "sendphoto"}
-# Form/multipart values arrive as strings; these stay strings, the rest are JSON-decoded
-# (PTB JSON-encodes every non-string parameter: ids, booleans, reply_markup, ...).
-STRING_PARAMS = {"text", "caption", "parse_mode", "callback_query_id", "url", "language_code"}
-_UNIQUE = itertools.count(1)
+__all__ = [
+    "DEFAULT_TOKEN",
+    "GROUP_LIMIT",
+    "MAX_CAPTION",
+    "MAX_TEXT",
+    "OVERALL_LIMIT",
+    "PRIVATE_LIMIT",
+    "SEND_METHODS",
+    "STRING_PARAMS",
+    "ApiError",
+    "BotAPIEmulator",
+    "CallRecord",
+    "FilePart",
+    "SentMessage",
+    "parse_html",
+    "utf16_len",
+]
 
 
-@dataclass(slots=True)
-class FilePart:
-    """An uploaded multipart file (sendDocument/sendPhoto), kept so tests can read the bytes."""
-
-    filename: str
-    data: bytes
-    content_type: str
-
-
-@dataclass(slots=True)
-class SentMessage:
-    """One message the bot sent; edits update it in place, deleteMessage sets ``deleted``."""
-
-    method: str
-    chat_id: int | str
-    message_id: int
-    text: str | None = None  # as sent (markup included)
-    plain_text: str | None = None  # after entity parsing: what the user sees
-    parse_mode: str | None = None
-    reply_markup: dict[str, Any] | None = None
-    link_preview_options: dict[str, Any] | None = None
-    message_thread_id: int | None = None
-    file: FilePart | None = None
-    edits: int = 0
-    deleted: bool = False
-    payload: dict[str, Any] = field(default_factory=dict)  # the Message object returned
-
-
-class BotAPIEmulator(LocalHTTPServer):
+class BotAPIEmulator(BotAPIMethods):
     """Answer the Bot API methods a newsbrief bot uses, over real HTTP, on an ephemeral port.
 
-    Use as a context manager. All state is guarded by one lock; ``_updates_cv`` wakes long
-    polls when a test pushes an update or the emulator closes.
+    Use as a context manager. This class is what tests call; the state it reads and the
+    methods the bot's requests reach are in BotAPIMethods, guarded by the same one lock.
     """
-
-    def __init__(self, token: str = DEFAULT_TOKEN, *, username: str = "newsbrief_test_bot"):
-        super().__init__()
-        self.token = token
-        self.bot_user = {
-            "id": int(token.split(":")[0]),
-            "is_bot": True,
-            "first_name": "Newsbrief Test",
-            "username": username,
-            "can_join_groups": True,
-            "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
-        }
-        self._updates_cv = threading.Condition(self._lock)
-        self._updates: list[dict[str, Any]] = []
-        self._next_update_id = 100_000
-        self._poll_generation = 0
-        self._message_ids: defaultdict[int | str, int] = defaultdict(int)
-        self._calls: list[tuple[str, dict[str, Any]]] = []
-        self._sent: list[SentMessage] = []
-        self._answered: list[dict[str, Any]] = []
-        self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._faults: defaultdict[str, deque[ApiError]] = defaultdict(deque)
-        self._blocked: set[int | str] = set()
-        self._migrated: dict[int | str, int] = {}
-        self._missing: set[int | str] = set()
-
-    def _wake(self) -> None:
-        # Long polls wait on this condition; they must return before the server shuts down.
-        with self._updates_cv:
-            self._updates_cv.notify_all()
 
     @property
     def base_url(self) -> str:
@@ -132,9 +92,9 @@ class BotAPIEmulator(LocalHTTPServer):
         language_code: str = "en",
     ) -> dict[str, Any]:
         """Queue an incoming text message; a leading /command gets a bot_command entity."""
-        user = self._user(user_id if user_id is not None else chat_id, language_code)
+        user = wire.user(user_id if user_id is not None else chat_id, language_code)
         with self._lock:
-            msg = self._message(chat_id, _chat(chat_id, chat_type), user)
+            msg = self._message(chat_id, wire.chat(chat_id, chat_type), user)
         msg["text"] = text
         if thread_id is not None:
             msg |= {"message_thread_id": thread_id, "is_topic_message": True}
@@ -154,14 +114,14 @@ class BotAPIEmulator(LocalHTTPServer):
             else {
                 "message_id": message_id,
                 "date": int(time.time()),
-                "chat": _chat(chat_id),
+                "chat": wire.chat(chat_id),
                 "from": self.bot_user,
                 "text": "",
             }
         )
         query = {
-            "id": str(next(_UNIQUE)),
-            "from": self._user(user_id or chat_id, "en"),
+            "id": str(next(UNIQUE)),
+            "from": wire.user(user_id or chat_id, "en"),
             "message": message,
             "chat_instance": str(chat_id),
             "data": data,
@@ -174,13 +134,13 @@ class BotAPIEmulator(LocalHTTPServer):
         """Queue a change of the bot's own membership; in a private chat "kicked" is a user
         blocking the bot, so later sends to it get 403 (and "member" unblocks)."""
         extras: dict[str, dict[str, Any]] = {"kicked": {"until_date": 0}}
-        extra = extras.get(status, _ADMIN_RIGHTS if status == "administrator" else {})
+        extra = extras.get(status, wire.ADMIN_RIGHTS if status == "administrator" else {})
         if status not in {"member", "left", "kicked", "administrator"}:
             raise ValueError(f"unsupported status {status!r}")
         old = "left" if status in {"member", "administrator"} else "member"
         update = {
-            "chat": _chat(chat_id, chat_type),
-            "from": self._user(user_id or chat_id, "en"),
+            "chat": wire.chat(chat_id, chat_type),
+            "from": wire.user(user_id or chat_id, "en"),
             "date": int(time.time()),
             "old_chat_member": {"user": self.bot_user, "status": old},
             "new_chat_member": {"user": self.bot_user, "status": status, **extra},
@@ -198,8 +158,10 @@ class BotAPIEmulator(LocalHTTPServer):
         retry_after: int = 3,
         description: str | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with an error (429, 500, 502, ...)."""
+        """Answer the next ``times`` calls of ``method`` with an error (429, 500, 502, ...),
+        once ``after`` more calls of it have gone through normally."""
         params = {"retry_after": retry_after} if status == 429 else None
         text = description or {
             429: f"Too Many Requests: retry after {retry_after}",
@@ -207,9 +169,9 @@ class BotAPIEmulator(LocalHTTPServer):
             502: "Bad Gateway",
         }.get(status, "Internal Server Error")
         with self._lock:
-            self._faults[method.lower()].extend(
-                ApiError(status, text, params) for _ in range(times)
-            )
+            queue = self._faults[method.lower()]
+            queue.extend(None for _ in range(after))
+            queue.extend(ApiError(status, text, params) for _ in range(times))
 
     def block_chat(self, chat_id: int) -> None:
         with self._lock:
@@ -222,6 +184,17 @@ class BotAPIEmulator(LocalHTTPServer):
     def chat_not_found(self, chat_id: int) -> None:
         with self._lock:
             self._missing.add(chat_id)
+
+    def refuse_html(self, marker: str) -> None:
+        """Refuse every HTML-mode text or caption containing ``marker`` with Telegram's
+        "can't parse entities" (the same text without a parse mode goes through)."""
+        with self._lock:
+            self._refused.append(marker)
+
+    def delay_sends(self, seconds: float) -> None:
+        """Make each send take this long, so concurrent sends overlap on the server."""
+        with self._lock:
+            self._send_delay = seconds
 
     # -- what happened --------------------------------------------------------------------
     @property
@@ -240,6 +213,24 @@ class BotAPIEmulator(LocalHTTPServer):
         with self._lock:
             return list(self._answered)
 
+    @property
+    def call_log(self) -> list[CallRecord]:
+        """Every authorised request with its arrival time and answer status; a snapshot."""
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def max_concurrent_sends(self) -> int:
+        """The most send requests (sendMessage, sendDocument, ...) being answered at once."""
+        with self._lock:
+            return self._max_sends_in_flight
+
+    @property
+    def limit_hits(self) -> int:
+        """How many sends ``enforce_limits`` answered with 429."""
+        with self._lock:
+            return self._limits.hits
+
     def sent_to(self, chat_id: int | str) -> list[SentMessage]:
         with self._lock:
             return [s for s in self._sent if s.chat_id == chat_id]
@@ -252,336 +243,3 @@ class BotAPIEmulator(LocalHTTPServer):
     def pending_updates(self) -> int:
         with self._lock:
             return len(self._updates)
-
-    # -- internals ------------------------------------------------------------------------
-    def _user(self, user_id: int, language_code: str) -> dict[str, Any]:
-        return {
-            "id": user_id,
-            "is_bot": False,
-            "first_name": "Test",
-            "username": f"user{user_id}",
-            "language_code": language_code,
-        }
-
-    def _message(self, chat_id: int | str, chat: dict[str, Any], sender: dict[str, Any]) -> Any:
-        self._message_ids[chat_id] += 1  # ids are per chat, shared by both directions
-        return {
-            "message_id": self._message_ids[chat_id],
-            "date": int(time.time()),
-            "chat": chat,
-            "from": sender,
-        }
-
-    def _push(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self._updates_cv:
-            self._next_update_id += 1
-            update = {"update_id": self._next_update_id, **body}
-            self._updates.append(update)
-            self._updates_cv.notify_all()
-        return update
-
-    def _call(self, method: str, params: dict[str, Any]) -> Any:
-        """Run one authorised method: faults first, then the method's own checks."""
-        key = method.lower()
-        with self._lock:
-            self._calls.append((method, params))
-            if self._faults[key]:
-                raise self._faults[key].popleft()
-        if key == "getupdates":
-            return self._get_updates(params)
-        action = _METHODS.get(key)
-        if action is None:
-            raise ApiError(404, "Not Found")
-        with self._lock:
-            return action(self, params)
-
-    def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 100)
-        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 50.0)
-        allowed = params.get("allowed_updates") or []
-        with self._updates_cv:
-            self._poll_generation += 1
-            generation = self._poll_generation
-            self._updates_cv.notify_all()  # an older poll now answers 409, as on Telegram
-            if offset > 0:  # confirms every update before it
-                self._updates = [u for u in self._updates if u["update_id"] >= offset]
-            while True:
-                ready = [u for u in self._updates if not allowed or set(u) & set(allowed)]
-                remaining = deadline - time.monotonic()
-                if ready or remaining <= 0 or self._stopping.is_set():
-                    return ready[: max(1, min(limit, 100))]
-                if generation != self._poll_generation:
-                    raise ApiError(
-                        409,
-                        "Conflict: terminated by other getUpdates request; "
-                        "make sure that only one bot instance is running",
-                    )
-                self._updates_cv.wait(remaining)
-
-    def _chat_of(self, params: dict[str, Any], *, sending: bool) -> int | str:
-        chat_id = params.get("chat_id")
-        if chat_id in (None, "") or chat_id in self._missing:
-            raise ApiError(400, "Bad Request: chat not found")
-        if chat_id in self._migrated:
-            raise ApiError(
-                400,
-                "Bad Request: group chat was upgraded to a supergroup chat",
-                {"migrate_to_chat_id": self._migrated[chat_id]},
-            )
-        if sending and chat_id in self._blocked:
-            raise ApiError(403, "Forbidden: bot was blocked by the user")
-        return chat_id
-
-    def _find(self, params: dict[str, Any]) -> SentMessage:
-        chat_id = self._chat_of(params, sending=True)
-        for sent in self._sent:
-            same = sent.chat_id == chat_id and sent.message_id == params.get("message_id")
-            if same and not sent.deleted:
-                return sent
-        raise ApiError(400, "Bad Request: message to edit not found")
-
-    def _send(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        chat_id = self._chat_of(params, sending=True)
-        _check_markup(params.get("reply_markup"))
-        file = params.get("document") or params.get("photo")
-        key = "text" if method == "sendMessage" else "caption"
-        plain, entities = _checked_text(params.get(key), params.get("parse_mode"), key)
-        msg = self._message(chat_id, _chat(chat_id), self.bot_user)
-        record = SentMessage(
-            method,
-            chat_id,
-            msg["message_id"],
-            params.get(key),
-            plain,
-            params.get("parse_mode"),
-            params.get("reply_markup"),
-            params.get("link_preview_options"),
-            params.get("message_thread_id"),
-            file if isinstance(file, FilePart) else None,
-            payload=msg,
-        )
-        if record.message_thread_id is not None:
-            msg |= {"message_thread_id": record.message_thread_id, "is_topic_message": True}
-        if plain is not None:
-            msg[key] = plain
-            if entities:
-                msg["entities" if key == "text" else "caption_entities"] = entities
-        if record.reply_markup:
-            msg["reply_markup"] = record.reply_markup
-        if file is not None:
-            fid = f"FILE{next(_UNIQUE)}"
-            size = len(record.file.data) if record.file else 0
-            if method == "sendPhoto":
-                msg["photo"] = [
-                    {
-                        "file_id": fid,
-                        "file_unique_id": fid,
-                        "width": 1,
-                        "height": 1,
-                        "file_size": size,
-                    }
-                ]
-            else:
-                name = record.file.filename if record.file else "file"
-                msg["document"] = {
-                    "file_id": fid,
-                    "file_unique_id": fid,
-                    "file_name": name,
-                    "file_size": size,
-                }
-        self._sent.append(record)
-        return msg
-
-    def _edit(self, params: dict[str, Any], *, text: bool) -> dict[str, Any]:
-        sent = self._find(params)
-        markup = params.get("reply_markup")
-        _check_markup(markup)
-        new_text = params.get("text") if text else sent.text
-        if new_text == sent.text and markup == sent.reply_markup:
-            raise ApiError(
-                400,
-                "Bad Request: message is not modified: specified new message "
-                "content and reply markup are exactly the same as a current content "
-                "and reply markup of the message",
-            )
-        if text:
-            plain, entities = _checked_text(new_text, params.get("parse_mode"), "text")
-            sent.text, sent.plain_text, sent.parse_mode = new_text, plain, params.get("parse_mode")
-            sent.payload |= {"text": plain, "entities": entities}
-            sent.link_preview_options = params.get("link_preview_options")
-        sent.reply_markup = markup
-        sent.payload["reply_markup"] = markup or {"inline_keyboard": []}
-        sent.edits += 1
-        return sent.payload | {"edit_date": int(time.time())}
-
-    def _delete(self, params: dict[str, Any]) -> bool:
-        try:
-            self._find(params).deleted = True
-        except ApiError as err:
-            if err.status != 400:
-                raise
-            raise ApiError(400, "Bad Request: message to delete not found") from None
-        return True
-
-    def _set_commands(self, params: dict[str, Any]) -> bool:
-        scope = (params.get("scope") or {}).get("type", "default")
-        self._commands[(scope, params.get("language_code") or "")] = list(params["commands"])
-        return True
-
-    def _answer(self, params: dict[str, Any]) -> bool:
-        if len(str(params.get("text") or "")) > 200:
-            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
-        self._answered.append(params)
-        return True
-
-    def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat_id = self._chat_of(params, sending=False)
-        # ChatFullInfo: PTB requires these two beyond the Chat fields.
-        return _chat(chat_id) | {"accent_color_id": 0, "max_reaction_count": 11}
-
-
-_ADMIN_RIGHTS = {
-    k: False
-    for k in (
-        "can_be_edited",
-        "is_anonymous",
-        "can_manage_chat",
-        "can_delete_messages",
-        "can_manage_video_chats",
-        "can_restrict_members",
-        "can_promote_members",
-        "can_change_info",
-        "can_invite_users",
-        "can_post_stories",
-        "can_edit_stories",
-        "can_delete_stories",
-    )
-}
-
-_METHODS: dict[str, Any] = {
-    "getme": lambda e, p: e.bot_user,
-    "deletewebhook": lambda e, p: True,
-    "setmycommands": BotAPIEmulator._set_commands,
-    "getmycommands": lambda e, p: e._commands.get(
-        ((p.get("scope") or {}).get("type", "default"), p.get("language_code") or ""), []
-    ),
-    "getchat": BotAPIEmulator._get_chat,
-    "sendmessage": lambda e, p: e._send("sendMessage", p),
-    "senddocument": lambda e, p: e._send("sendDocument", p),
-    "sendphoto": lambda e, p: e._send("sendPhoto", p),
-    "editmessagetext": lambda e, p: e._edit(p, text=True),
-    "editmessagereplymarkup": lambda e, p: e._edit(p, text=False),
-    "deletemessage": BotAPIEmulator._delete,
-    "answercallbackquery": BotAPIEmulator._answer,
-}
-
-
-def _chat(chat_id: int | str, chat_type: str | None = None) -> dict[str, Any]:
-    """A minimal Chat; without a type, guess it from the id as Telegram numbers them."""
-    if chat_type is None:
-        is_int = isinstance(chat_id, int)
-        chat_type = "private" if is_int and chat_id > 0 else "group"  # type: ignore[operator]
-        chat_type = "supergroup" if str(chat_id).startswith(("-100", "@")) else chat_type
-    if chat_type == "private":
-        return {"id": chat_id, "type": "private", "first_name": "Test"}
-    return {"id": chat_id, "type": chat_type, "title": f"Chat {chat_id}"}
-
-
-def _checked_text(text: Any, parse_mode: Any, key: str) -> tuple[str | None, list[dict[str, Any]]]:
-    """Validate a text or caption as Telegram does; captions may be absent, texts may not."""
-    if text is None and key == "caption":
-        return None, []
-    text = "" if text is None else str(text)
-    plain, entities = parse_html(text) if str(parse_mode).upper() == "HTML" else (text, [])
-    if not plain.strip():
-        if key == "caption":
-            return None, []
-        raise ApiError(400, "Bad Request: message text is empty")
-    if utf16_len(plain) > (MAX_TEXT if key == "text" else MAX_CAPTION):
-        raise ApiError(
-            400, f"Bad Request: message {'is' if key == 'text' else 'caption is'} too long"
-        )
-    return plain, entities
-
-
-def _check_markup(markup: Any) -> None:
-    for row in (markup or {}).get("inline_keyboard", []):
-        for button in row:
-            if len(str(button.get("callback_data", "")).encode()) > 64:
-                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-
-
-def _decode(key: str, value: str) -> Any:
-    if key in STRING_PARAMS:
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-class _Handler(TrackedHandler):
-    emulator: BotAPIEmulator
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        emu = self.emulator
-        url = urlsplit(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        m = re.fullmatch(r"/bot([^/]+)/(\w+)", url.path)
-        try:
-            if m is None:
-                raise ApiError(404, "Not Found")
-            if m[1] != emu.token:
-                raise ApiError(401, "Unauthorized")
-            params = {k: _decode(k, v) for k, v in parse_qsl(url.query)}
-            params |= self._params(body)
-            result = emu._call(m[2], params)
-        except ApiError as err:
-            if err.status == 502:  # Telegram's front end answers 502 with nginx HTML, not JSON
-                self._reply(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
-                return
-            error = {"ok": False, "error_code": err.status, "description": err.description}
-            if err.parameters:
-                error["parameters"] = err.parameters
-            self._reply(err.status, json.dumps(error).encode())
-            return
-        self._reply(200, json.dumps({"ok": True, "result": result}).encode())
-
-    def _params(self, body: bytes) -> dict[str, Any]:
-        ctype = self.headers.get("Content-Type", "")
-        if not body:
-            return {}
-        if ctype.startswith("application/json"):
-            return dict(json.loads(body))
-        if ctype.startswith("multipart/form-data"):
-            head = f"Content-Type: {ctype}\r\n\r\n".encode()
-            message = BytesParser(policy=HTTP).parsebytes(head + body)
-            params: dict[str, Any] = {}
-            for part in message.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                data = part.get_payload(decode=True)
-                assert isinstance(data, bytes), "a form part is never a nested message"
-                if (filename := part.get_filename()) is not None:
-                    params[str(name)] = FilePart(filename, data, part.get_content_type())
-                else:
-                    params[str(name)] = _decode(str(name), data.decode())
-            return params
-        return {k: _decode(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True)}
-
-    def _reply(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-        with contextlib.suppress(OSError):  # the client gave up (a cancelled long poll)
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-
-BotAPIEmulator.handler = _Handler
-BotAPIEmulator.owner_attr = "emulator"
