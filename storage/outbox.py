@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, update
+from sqlalchemy import Select, and_, delete, func, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -193,17 +193,48 @@ class DueItem:
     timezone: str
     language: str | None
     chat_active: bool
+    chat_failures: int = 0  # "chat not found" answers in a row
+    state: str = PENDING
+
+
+def _items_query() -> Select[Any]:
+    query: Select[Any] = sa_select(  # type: ignore[assignment]
+        OutboxItem,
+        col(Chat.type),
+        col(Chat.timezone),
+        col(Chat.language),
+        col(Chat.active),
+        col(Chat.failures),
+    ).join(Chat, col(Chat.id) == col(OutboxItem.chat_id), isouter=True)
+    return query
+
+
+def _due_item(row: Any) -> DueItem:
+    item, chat_type, timezone, language, active, failures = row
+    assert item.id is not None
+    return DueItem(
+        id=item.id,
+        chat_id=item.chat_id,
+        topic_id=item.topic_id,
+        kind=item.kind,
+        payload=json.loads(item.payload),
+        attempts=item.attempts,
+        # A channel has no chats row unless someone talked to the bot from it.
+        chat_type=chat_type or ("channel" if item.chat_id < 0 else "private"),
+        timezone=timezone or "UTC",
+        language=language,
+        chat_active=True if active is None else bool(active),
+        chat_failures=int(failures or 0),
+        state=item.state,
+    )
 
 
 def due_items(
     session: Session, now: datetime, *, limit: int, skip_chats: Iterable[int] = ()
 ) -> list[DueItem]:
-    """Pending rows whose time has come, oldest first, one chat's rows in their order."""
+    """Pending rows whose time has come, oldest first."""
     query = (
-        sa_select(
-            OutboxItem, col(Chat.type), col(Chat.timezone), col(Chat.language), col(Chat.active)
-        )
-        .join(Chat, col(Chat.id) == col(OutboxItem.chat_id), isouter=True)
+        _items_query()
         .where(col(OutboxItem.state) == PENDING, col(OutboxItem.next_attempt_at) <= now)
         .order_by(col(OutboxItem.id))
         .limit(limit)
@@ -211,25 +242,45 @@ def due_items(
     skip = list(skip_chats)
     if skip:
         query = query.where(col(OutboxItem.chat_id).not_in(skip))
-    found = []
-    for item, chat_type, timezone, language, active in session.execute(query).all():
-        assert item.id is not None
-        found.append(
-            DueItem(
-                id=item.id,
-                chat_id=item.chat_id,
-                topic_id=item.topic_id,
-                kind=item.kind,
-                payload=json.loads(item.payload),
-                attempts=item.attempts,
-                # A channel has no chats row unless someone talked to the bot from it.
-                chat_type=chat_type or ("channel" if item.chat_id < 0 else "private"),
-                timezone=timezone or "UTC",
-                language=language,
-                chat_active=True if active is None else bool(active),
-            )
-        )
-    return found
+    return [_due_item(row) for row in session.execute(query).all()]
+
+
+def first_pending(session: Session, chat_ids: Iterable[int]) -> dict[int, int]:
+    """The oldest pending row id of each chat (due or backing off)."""
+    rows = session.execute(
+        sa_select(col(OutboxItem.chat_id), func.min(col(OutboxItem.id)))
+        .where(col(OutboxItem.state) == PENDING, col(OutboxItem.chat_id).in_(list(chat_ids)))
+        .group_by(col(OutboxItem.chat_id))
+    ).all()
+    return {int(chat_id): int(first) for chat_id, first in rows}
+
+
+def due_heads(
+    session: Session, now: datetime, *, limit: int, busy: Iterable[int] = ()
+) -> list[DueItem]:
+    """Due rows that are the oldest pending row of their chat.
+
+    A chat's later rows wait while an earlier one backs off, so each chat reads its messages
+    in the order they were queued. Chats held that way are excluded and the query repeated,
+    so a chat with a long backlog behind a failed row cannot crowd every other chat out.
+    """
+    skip = set(busy)
+    for _ in range(20):
+        items = due_items(session, now, limit=limit, skip_chats=skip)
+        if not items:
+            return []
+        first = first_pending(session, {i.chat_id for i in items})
+        heads = [i for i in items if first.get(i.chat_id) == i.id]
+        if heads:
+            return heads
+        skip |= {i.chat_id for i in items}
+    return []
+
+
+def current_item(session: Session, item_id: int) -> DueItem | None:
+    """One row as it stands now (a migration may have moved it, a 403 skipped it)."""
+    row = session.execute(_items_query().where(col(OutboxItem.id) == item_id)).first()
+    return _due_item(row) if row is not None else None
 
 
 def next_due_at(session: Session) -> datetime | None:
@@ -289,6 +340,16 @@ def move_chat(session: Session, old_id: int, new_id: int) -> None:
         update(OutboxItem)
         .where(col(OutboxItem.chat_id) == old_id, col(OutboxItem.state) == PENDING)
         .values(chat_id=new_id)
+    )
+    # A story the supergroup is already owed stays owed once: drop the old group's copy.
+    clash = sa_select(Delivery.topic_id, Delivery.story_id).where(  # type: ignore[call-overload]
+        col(Delivery.chat_id) == new_id
+    )
+    session.execute(
+        delete(Delivery).where(
+            col(Delivery.chat_id) == old_id,
+            tuple_(col(Delivery.topic_id), col(Delivery.story_id)).in_(clash),
+        )
     )
     session.execute(update(Delivery).where(col(Delivery.chat_id) == old_id).values(chat_id=new_id))
 

@@ -119,3 +119,26 @@ def test_unannounced_stories_are_found_until_marked(engine: Engine) -> None:
         assert outbox.unannounced_stories(session) == ids[2:]
         [facts] = outbox.story_facts(session, ids[2:])
         assert facts.feed_ids == frozenset({feed}) and "S2" in facts.text
+
+
+def test_moving_a_chat_onto_one_already_owed_the_story_keeps_it_owed_once(engine: Engine) -> None:
+    with Session(engine) as session:
+        feed = add_feed(session, "a")
+        story = add_story(session, feed, "One", "x")
+        outbox.owe(session, [(-42, 0, story), (-10042, 0, story)])
+        outbox.move_chat(session, -42, -10042)
+        session.commit()
+        assert [(d.chat_id, d.story_id) for d in session.exec(select(Delivery)).all()] == [
+            (-10042, story)
+        ]
+
+
+def test_current_item_reads_the_row_and_its_chat_as_they_are_now(engine: Engine) -> None:
+    with Session(engine) as session:
+        add_chat(session, 1)
+        row = outbox.enqueue(session, 1, 0, "broadcast", {"html": "a"})
+        outbox.mark_sent(session, row, 5)
+        session.commit()
+        current = outbox.current_item(session, row)
+        assert current is not None and current.state == outbox.SENT and current.chat_active
+        assert outbox.current_item(session, row + 1000) is None

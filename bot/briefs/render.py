@@ -36,6 +36,7 @@ __all__ = [
     "PARSE_MODE",
     "TELEGRAM_LIMIT",
     "BriefView",
+    "plain_text",
     "render_brief",
     "render_digest",
     "safe_href",
@@ -189,12 +190,18 @@ def _link(label: str, url: str | None) -> str:
     return f'<a href="{_attr(href)}">{_text(label)}</a>' if href else _text(label)
 
 
-def telegram_length(html: str) -> int:
-    """UTF-16 length of the text Telegram shows for ``html`` (tags removed, entities read)."""
+def plain_text(html: str) -> str:
+    """The text Telegram shows for ``html``: tags removed, entities read. Also the fallback
+    message when Telegram refuses our markup (it should never, but nothing is dropped)."""
     parser = _TextCollector()
     parser.feed(html)
     parser.close()
-    return _utf16("".join(parser.parts))
+    return "".join(parser.parts)
+
+
+def telegram_length(html: str) -> int:
+    """UTF-16 length of the text Telegram shows for ``html`` (tags removed, entities read)."""
+    return _utf16(plain_text(html))
 
 
 class _TextCollector(HTMLParser):

@@ -7,6 +7,7 @@ emulator the tests run. Requests go to ``{NEWSBRIEF_BOT_API_URL}/bot{token}/{met
 from __future__ import annotations
 
 import logging
+import os
 
 from sqlalchemy import Engine
 from telegram import (
@@ -35,6 +36,9 @@ from bot.chat.runtime import RUNTIME_KEY, Runtime
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+# Opt in to PTB 23's behaviour now (durations as timedelta): without it PTB 22 warns each time
+# a RetryAfter is built or printed. The delivery worker reads both forms.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 MODULES = (user, settings_cmds, alerts, search, admin)
 
 

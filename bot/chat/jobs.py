@@ -40,6 +40,7 @@ def _job_kwargs(grace: float, jitter: float = 0) -> dict[str, object]:
 def install(application: Application, runtime: Runtime, *, fetch: bool) -> None:
     queue = application.job_queue
     assert queue is not None, "install python-telegram-bot[job-queue]"
+    runtime.fetching = fetch
     if fetch:
         tick = runtime.settings.fetch_tick
         queue.run_repeating(
@@ -66,10 +67,11 @@ def install(application: Application, runtime: Runtime, *, fetch: bool) -> None:
 
 
 async def started(application: Application, runtime: Runtime) -> None:
-    """Open the fetcher and start the delivery worker once the bot is initialised."""
-    runtime.ingestor = await runtime.exit_stack.enter_async_context(
-        ingestor(runtime.settings, runtime.engine)
-    )
+    """Open the fetcher (when this process fetches) and start the delivery worker."""
+    if runtime.fetching:
+        runtime.ingestor = await runtime.exit_stack.enter_async_context(
+            ingestor(runtime.settings, runtime.engine)
+        )
     runtime.deliverer = Deliverer(runtime, application.bot)
     runtime.deliverer.start()
 

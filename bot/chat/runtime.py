@@ -51,6 +51,7 @@ class Runtime:
     outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
     pending: dict[str, Pending] = field(default_factory=dict)
     # Set by the jobs while the Application runs.
+    fetching: bool = True
     deliverer: Deliverer | None = None
     ingestor: Ingestor | None = None
     exit_stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
