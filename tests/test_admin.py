@@ -204,8 +204,8 @@ async def test_confirm_buttons_are_refused_to_a_non_admin_and_stay_valid_for_the
     # The refusal took nothing away from the admin: the same buttons still work for them.
     await bot.press(GROUP, buttons(push)[0], push.message_id, user_id=ADMIN)
     await bot.press(GROUP, buttons(broadcast)[0], broadcast.message_id, user_id=ADMIN)
-    assert await edited(push) == "Push queued for 1 chats."
-    assert await edited(broadcast) == "Broadcast queued for 1 chats."
+    assert await edited(push) == "Push queued for 1 chat."
+    assert await edited(broadcast) == "Broadcast queued for 1 chat."
     assert sorted(row.kind for row in outbox_rows(engine)) == ["broadcast", "push"]
 
 
@@ -230,7 +230,7 @@ async def test_push_previews_then_queues_on_confirm_and_the_chats_receive_it(
 
     preview = await bot.ask(chat, "/push", **extra)
     text = preview.plain_text or ""
-    assert text.startswith("Push preview: 5 stories to 2 chats.")
+    assert text.startswith("Push preview. Stories: 5. Chats: 2.")
     # The newest three stories are previewed (same update time: highest id first).
     title_of = dict(zip(story_ids, (title for title, _ in shown), strict=True))
     newest = sorted(story_ids, reverse=True)
@@ -278,11 +278,11 @@ async def test_push_of_one_feed_only_offers_and_queues_that_feeds_stories(
     add_chat(engine, READERS[1], feed_id=cowboy)  # wants nothing of rsc
 
     preview = await bot.ask(ADMIN, f"/push {rsc}")
-    assert (preview.plain_text or "").startswith("Push preview: 2 stories to 1 chats.")
+    assert (preview.plain_text or "").startswith("Push preview. Stories: 2. Chats: 1.")
     assert posts[RSC][0][0] in (preview.plain_text or "")
     assert posts[COWBOY][0][0] not in (preview.plain_text or "")
     await bot.press(ADMIN, buttons(preview)[0], preview.message_id)
-    assert await edited(preview) == "Push queued for 1 chats."
+    assert await edited(preview) == "Push queued for 1 chat."
     rows = outbox_rows(engine)
     assert [(r.chat_id, sorted(json.loads(r.payload)["stories"])) for r in rows] == [
         (READERS[0], sorted(rsc_stories))

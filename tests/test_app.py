@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from bot.chat.app import build_application
+from storage.db import make_engine
+from storage.migrate import upgrade
 from tests.support.botapi import BotAPIEmulator
 from tests.support.botharness import ADMIN, bot_settings, running_bot
 
@@ -67,3 +70,19 @@ async def test_an_unreachable_admin_chat_does_not_stop_the_menus(
     async with running_bot(emu, bot_settings(emu, database_url), engine):
         pass
     assert [c["command"] for c in emu.commands("chat")]
+
+
+@pytest.mark.parametrize(
+    ("language_code", "greeting"),
+    [("fr", "Bonjour"), ("fr-CA", "Bonjour"), ("ru", "Здравствуйте"), ("pt-BR", "Hello")],
+)
+async def test_replies_follow_the_users_telegram_language_else_english(
+    emu: BotAPIEmulator, tmp_path: Path, language_code: str, greeting: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'lang.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    async with running_bot(emu, bot_settings(emu, url), engine) as bot:
+        welcome = await bot.ask(700_100, "/start", language_code=language_code)
+    assert greeting in (welcome.plain_text or "")
+    engine.dispose()

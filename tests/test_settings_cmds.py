@@ -248,7 +248,7 @@ async def test_digest_bundles_the_waiting_stories_now_and_wakes_the_sender(
         return any(text in (m.plain_text or "") for m in emu.sent_to(USER)[before:])
 
     # The reply and the digest itself may come in either order.
-    await wait_for(lambda: said("Your digest is on its way (1 stories)."))
+    await wait_for(lambda: said("Your digest is on its way (1 story)."))
     assert wake.sets >= 1
     await wait_for(lambda: said("Parliament passes the budget"))
     with Session(engine) as session:
