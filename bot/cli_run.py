@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,27 +15,8 @@ from sqlmodel import Session
 from bot.cli import app, err, fail, print_json, settings_from
 from bot.settings import Settings
 from storage import articles as article_queries
-from storage.models import Article
-
-if TYPE_CHECKING:  # the NLP stack loads only when a command needs it
-    from bot.briefs.stories import StoryMember
 
 out = Console()
-
-
-def member_of(article: Article, source: str) -> StoryMember:
-    from bot.briefs.stories import StoryMember
-
-    assert article.id is not None
-    return StoryMember(
-        article_id=article.id,
-        title=article.title,
-        text=article.text,
-        source=source,
-        url=article.url or "",
-        published=article.published_at,
-        language=article.language,
-    )
 
 
 @app.command()
@@ -45,10 +26,34 @@ def run(ctx: typer.Context) -> None:
     if settings.bot_token is None:
         run_demo(settings)
         return
-    fail(
-        "the Telegram side (bot, subscriptions, delivery) is not part of this release yet; "
-        "unset NEWSBRIEF_BOT_TOKEN to run the offline demo, or use `newsbrief fetch`"
+    run_bot(settings)
+
+
+def run_bot(settings: Settings) -> None:
+    """Long polling, the fetch scheduler and delivery in one process, until SIGINT/SIGTERM."""
+    import signal
+
+    from telegram import Update
+
+    from bot.chat.app import build_application
+    from bot.services import add_configured_feeds, open_engine
+    from storage.feeds import count_feeds
+
+    engine = open_engine(settings)
+    add_configured_feeds(settings, engine)
+    with Session(engine) as session:
+        feeds = count_feeds(session)
+    application = build_application(settings, engine)
+    admins = len(settings.admin_ids)
+    err.print(
+        f"[bold]newsbrief bot[/] · Bot API {settings.bot_api_url} · {feeds} feeds · "
+        f"{admins} admin(s){'' if admins else ' (set NEWSBRIEF_ADMIN_IDS for /push)'}"
     )
+    # PTB installs the signal handlers and stops polling, jobs and delivery in order.
+    application.run_polling(
+        allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM)
+    )
+    engine.dispose()
 
 
 def run_demo(settings: Settings, *, stories: int = 20) -> None:
@@ -56,6 +61,7 @@ def run_demo(settings: Settings, *, stories: int = 20) -> None:
     from bot.briefs.compose import compose_brief
     from bot.briefs.render import render_brief
     from bot.briefs.summarize import ExtractiveSummarizer
+    from bot.chat.briefcache import member_of
     from bot.demo.console import telegram_html_to_rich
     from bot.demo.server import DemoFeedServer
     from bot.services import add_feed, ingestor, open_engine

@@ -180,3 +180,48 @@ def test_brief_of_a_web_page_extracts_its_main_text_and_title(workdir, env, serv
     assert "Europa" in brief["title"] and "Europa" in brief["summary"]
     assert 0 < len(brief["summary"]) <= 600
     assert f'href="{url}"' in brief["html"]
+
+
+def test_run_with_a_token_serves_the_bot_api_given_and_stops_cleanly_on_sigterm(
+    workdir, env
+) -> None:
+    import signal
+    import time
+
+    from tests.support.botapi import BotAPIEmulator
+
+    assert newsbrief("db", "upgrade", cwd=workdir, env=env).returncode == 0
+    with BotAPIEmulator() as emu:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBRIEF_")}
+        base.update(env)
+        base.update(
+            {
+                "NEWSBRIEF_PARSE_WORKERS": "0",
+                "NEWSBRIEF_BOT_TOKEN": emu.token,
+                "NEWSBRIEF_BOT_API_URL": emu.base_url,
+                "NEWSBRIEF_ADMIN_IDS": "42",
+                "NEWSBRIEF_LOG_LEVEL": "DEBUG",
+            }
+        )
+        process = subprocess.Popen(
+            [str(NEWSBRIEF), "run"],
+            cwd=workdir,
+            env=base,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            emu.push_message(555, "/start")
+            deadline = time.monotonic() + 60
+            while not emu.sent_to(555) and time.monotonic() < deadline:
+                assert process.poll() is None, process.communicate()[1]
+                time.sleep(0.1)
+            assert emu.sent_to(555), "the bot did not answer /start"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "newsbrief bot" in err and emu.base_url in err
+    secret = emu.token.split(":", 1)[1]
+    assert secret not in out and secret not in err  # not even at DEBUG

@@ -41,7 +41,7 @@ def bot_settings(emu: BotAPIEmulator, database_url: str, **extra: Any) -> Settin
         "extract_teasers": False,
     }
     values.update(extra)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 async def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
