@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint pytest i18n bench bench-ingest bench-extract bench-summaries bench-stages bench-cluster clean
+.PHONY: install run test lint pytest i18n bench bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bot storage
 
+# Three workers on two cores: the bot and fetch tests mostly wait on sockets and pacing.
+PYTEST_WORKERS ?= 3
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 ## make i18n: collect the bot's messages into the template and merge them into each catalogue
 ## (translators then fill the new entries in bot/chat/locales/<lang>/LC_MESSAGES/newsbrief.po).
@@ -47,7 +49,7 @@ i18n: $(STAMP)
 		fi; \
 	done
 
-bench: bench-ingest bench-extract bench-summaries bench-stages bench-cluster
+bench: bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest
@@ -63,6 +65,9 @@ bench-stages: $(STAMP)
 
 bench-cluster: $(STAMP)
 	$(BIN)/python -m bench.cluster
+
+bench-broadcast: $(STAMP)
+	$(BIN)/python -m bench.broadcast
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache
