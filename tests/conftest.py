@@ -1,11 +1,12 @@
-"""Shared fixtures: where the real corpus lives, and skips with a reason when it is absent."""
+"""Shared fixtures: where the real corpus lives (skipping with a reason when it is absent), a
+migrated database on each backend, and the local Bot API with the bot running against it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy import Engine, text
 
 from storage.db import make_engine, normalize_url
 from storage.migrate import upgrade
+from tests.support.botapi import BotAPIEmulator
+from tests.support.botharness import BotHarness, bot_settings, running_bot
 from tests.support.corpus import parsed_entries
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -120,3 +123,17 @@ def engine(database_url: str) -> Iterator[Engine]:
     yield eng
     with contextlib.suppress(Exception):
         eng.dispose()
+
+
+@pytest.fixture
+def emu() -> Iterator[BotAPIEmulator]:
+    """A local Telegram Bot API server on 127.0.0.1 (tests/support/botapi.py)."""
+    with BotAPIEmulator() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(emu: BotAPIEmulator, engine: Engine, database_url: str) -> AsyncIterator[BotHarness]:
+    """The real newsbrief Application, long polling the emulator, on each database backend."""
+    async with running_bot(emu, bot_settings(emu, database_url), engine) as harness:
+        yield harness

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,6 @@ from tests.support.botharness import (
     GROUP,
     USER,
     BotHarness,
-    bot_settings,
-    running_bot,
     wait_for,
 )
 from tests.support.corpus import feed_entries
@@ -40,18 +38,6 @@ RSC = "research-rsc-en-2019.atom"
 VERGE_PAGE = "/2019/11/19/20973355/noah-hawley-star-trek-4-chris-pine-write-direct-jj-abrams"
 
 Post = tuple[str, str]  # (title, plain text)
-
-
-@pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(emu: BotAPIEmulator, engine: Engine, database_url: str) -> AsyncIterator[BotHarness]:
-    async with running_bot(emu, bot_settings(emu, database_url), engine) as harness:
-        yield harness
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -24,12 +22,6 @@ from tests.support.botharness import (
 )
 
 OTHER_CHAT = 555_001
-
-
-@pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
 
 
 def alerts_in(engine: Engine, chat_id: int, topic_id: int = 0) -> list[Subscription]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,6 @@ from storage.db import make_engine
 from storage.migrate import upgrade
 from tests.support.botapi import BotAPIEmulator
 from tests.support.botharness import ADMIN, bot_settings, running_bot
-
-
-@pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
 
 
 async def test_bot_talks_to_the_configured_bot_api_server(

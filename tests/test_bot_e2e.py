@@ -31,12 +31,6 @@ HREF = re.compile(r'<a href="([^"]+)"')
 
 
 @pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
-
-
-@pytest.fixture
 def feeds(corpus_dir: Path) -> Iterator[FeedServer]:
     with FeedServer(root=corpus_dir) as server:
         yield server

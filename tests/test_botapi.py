@@ -11,7 +11,7 @@ import asyncio
 import datetime as dtm
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -43,12 +43,6 @@ from telegram.ext import (
 from tests.support.botapi import BotAPIEmulator, parse_html, utf16_len
 
 CHAT = 4242
-
-
-@pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
 
 
 @pytest.fixture

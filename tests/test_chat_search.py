@@ -4,7 +4,6 @@ pages moved by buttons, expired buttons, escaping, groups and forum topics."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -53,12 +52,6 @@ GARDENS = [
     )
     for n in range(7)
 ]
-
-
-@pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
 
 
 def seed(

@@ -11,10 +11,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -27,12 +25,6 @@ NEWSBRIEF = Path(sys.executable).with_name("newsbrief")
 ADMIN = 4242
 CHATS = [10_000 + n for n in range(240)]
 CONCURRENCY = 4
-
-
-@pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
 
 
 def start(emu: BotAPIEmulator, database_url: str, cwd: Path) -> subprocess.Popen[str]:

@@ -42,12 +42,6 @@ OLD_GROUP, NEW_GROUP = -4001, -1_004_001
 
 
 @pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
-
-
-@pytest.fixture
 def limited() -> Iterator[BotAPIEmulator]:
     """An emulator that answers 429 like Telegram when the bot sends too fast."""
     with BotAPIEmulator(enforce_limits=True) as server:

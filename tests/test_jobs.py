@@ -24,12 +24,6 @@ CHANNEL = -1001234567890
 
 
 @pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
-
-
-@pytest.fixture
 def feeds(corpus_dir: Path) -> Iterator[FeedServer]:
     with FeedServer(root=corpus_dir) as server:
         yield server

@@ -4,7 +4,6 @@ against the Bot API emulator, with what each command stored read back from the d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -15,20 +14,8 @@ from storage import feeds as feed_queries
 from storage.articles import NewArticle, insert_articles
 from storage.models import Chat, Delivery, OutboxItem, Story, utcnow
 from tests.support.botapi import BotAPIEmulator
-from tests.support.botharness import GROUP, USER, BotHarness, bot_settings, running_bot, wait_for
+from tests.support.botharness import GROUP, USER, BotHarness, wait_for
 from tests.test_user import IN_GROUP, IN_TOPIC, PLACES, PRIVATE, Place, assert_in_place, chat_row
-
-
-@pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(emu: BotAPIEmulator, engine: Engine, database_url: str) -> AsyncIterator[BotHarness]:
-    async with running_bot(emu, bot_settings(emu, database_url), engine) as harness:
-        yield harness
 
 
 def stored(engine: Engine, chat_id: int) -> Chat:

@@ -3,7 +3,6 @@ in a private chat, a group and a forum topic, with the subscriptions checked in 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +23,6 @@ from tests.support.botharness import (
     TOPIC,
     USER,
     BotHarness,
-    bot_settings,
-    running_bot,
     wait_for,
 )
 
@@ -62,18 +59,6 @@ IN_TOPIC = Place(
     "topic", FORUM, TOPIC, {"user_id": USER, "chat_type": "supergroup", "thread_id": TOPIC}
 )
 PLACES = [pytest.param(p, id=p.name) for p in (PRIVATE, IN_GROUP, IN_TOPIC)]
-
-
-@pytest.fixture
-def emu() -> Iterator[BotAPIEmulator]:
-    with BotAPIEmulator() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(emu: BotAPIEmulator, engine: Engine, database_url: str) -> AsyncIterator[BotHarness]:
-    async with running_bot(emu, bot_settings(emu, database_url), engine) as harness:
-        yield harness
 
 
 def add_feeds(engine: Engine, count: int, *, enabled: bool = True) -> list[int]:
