@@ -1,19 +1,35 @@
-"""Full-text search over stored articles: one hit per story, best match first.
+"""Full-text search over stored articles: one hit per story, best match first, with snippets.
 
 The index is built by the initial migration: an FTS5 table on SQLite, a weighted tsvector
-column on PostgreSQL (title A, text B, unaccented). Both fold case and accents, so the
-query side only has to reduce the user's text to plain words; nothing the user typed ever
-reaches either query language raw, because both have operators (FTS5: quotes, ``*``, ``:``,
-``^``, NEAR, AND/OR/NOT; tsquery: ``& | ! <-> ( ) :*``) that would turn a typo into a
-syntax error or a different question.
+column on PostgreSQL (title A, text B, unaccented). Queries are parsed and compiled by
+:mod:`storage.query`; nothing the user typed reaches either query language raw.
+
+Speed: ranking every match and then keeping each story's best article costs as much as the
+number of matches. Instead the index hands back its top ``k`` articles by rank (bm25 /
+ts_rank_cd, title weighted over text), collapsed to stories in the same SQL statement. The
+page is exact when its last story scores strictly better than the worst candidate (no
+article left out can beat it) or the candidates were all the matches; otherwise ``k`` grows.
+On SQLite a count of the matches by FTS5 alone (no ranking, stopping at COUNT_ROWS) comes
+first: fewer are all ranked at once, for an exact total. Filters FTS5 can apply itself go
+into its query (since: a lower id bound; a source with few articles: their ids, listed from
+the feed index); the others (lang:, a big source, the exact date) are checked on the top
+``k``, sized by the share of those first matches that pass, and applied before ranking when
+that share is too small. PostgreSQL's planner combines the filters with the GIN index
+itself. Without an exact count, the total is the stories among the first matches and the
+candidates, a lower bound flagged ``total_is_estimate`` ("more than N").
+
+Operators alone (``source:guardian``) list the newest stories: two index-ordered streams,
+articles with a publication date by published_at and those without by fetched_at, merged
+here, with the same exactness rule on their k-th rows.
 """
 
 from __future__ import annotations
 
-import unicodedata
-from dataclasses import dataclass
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, String, bindparam
 from sqlalchemy import text as sql_text
@@ -22,53 +38,35 @@ from sqlalchemy.types import Float
 from sqlmodel import Session
 
 from storage.models import UTCDateTime
+from storage.query import (
+    Query,
+    fold,
+    fts5_exclusions,
+    fts5_query,
+    highlight_spans,
+    map_words,
+    parse_query,
+    tsquery_exclusions,
+    tsquery_text,
+    words_of,
+)
 
-__all__ = ["MAX_TERMS", "MAX_TERM_LENGTH", "SearchHit", "fts5_query", "parse_query", "search"]
+__all__ = ["SNIPPET_WIDTH", "SearchHit", "SearchPage", "make_snippet", "search", "search_page"]
 
-MAX_TERMS = 12  # more words than this is a pasted paragraph, not a question
-MAX_TERM_LENGTH = 64
-_MAX_INPUT = 4096  # characters looked at; the first 12 words are well within this
-
-
-def _is_word_char(ch: str) -> bool:
-    # Letters, digits and combining marks (Indic vowel signs, Hebrew points): what both
-    # tokenizers keep inside a word. Python's \w would split "हिन्दी" at its marks and keep
-    # "_", which both index as a separator.
-    return unicodedata.category(ch)[0] in "LNM"
-
-
-def parse_query(text: str) -> list[str]:
-    """The user's words, lower-cased, NFKC-normalised, deduplicated, in their order.
-
-    Only runs of word characters survive (at least one letter or digit each), so punctuation,
-    quotes, control characters and query-language operators are dropped; AND/OR/NOT/NEAR
-    become ordinary words (lower-case, and quoted when used). At most :data:`MAX_TERMS`
-    terms of at most :data:`MAX_TERM_LENGTH` characters.
-    """
-    normal = unicodedata.normalize("NFKC", text[:_MAX_INPUT]).lower()
-    terms: list[str] = []
-    current: list[str] = []
-    for ch in [*normal, " "]:
-        if _is_word_char(ch):
-            current.append(ch)
-            continue
-        word = "".join(current)[:MAX_TERM_LENGTH]
-        current = []
-        # A lone combining mark is not a word (and tokenizes to nothing on either engine).
-        if word and any(unicodedata.category(c)[0] in "LN" for c in word) and word not in terms:
-            terms.append(word)
-            if len(terms) == MAX_TERMS:
-                break
-    return terms
-
-
-def fts5_query(terms: list[str]) -> str:
-    """An FTS5 MATCH expression: every term as a quoted prefix phrase, implicitly ANDed.
-
-    Terms hold only letters, digits and marks (see :func:`parse_query`), so the double quotes
-    cannot be unbalanced and nothing inside them is an operator.
-    """
-    return " ".join(f'"{term}"*' for term in terms)
+COUNT_ROWS = 1000  # matching articles looked at to count stories; beyond, "N+"
+MAX_OFFSET = 1000  # pages start no deeper (the bot pages by 5: 200 pages)
+FIRST_K = 64  # candidates asked of the index at first (a page is 5 stories)
+LISTING_K = 256  # newest articles listed at first, without words: enough to count a few
+PER_STORY = 8  # ...or this many per story wanted, for deeper pages
+WIDEN = 8
+JOINED_K = 1024  # candidates at least when a filter is checked on them (lang:, big source:)
+MAX_K = 16384  # past this many candidates, rank only the articles passing the filters
+FEED_LIST_MAX = 20000  # articles of the source: feeds that FTS5 may filter on by id
+SNIPPET_WIDTH = 200
+SNIPPET_CONTEXT = 50  # characters shown before the first match, at most
+_SNIPPET_SCAN = 50_000  # characters of a body searched for matches
+_FTS5_RANK = "bm25(articles_fts, 10.0, 1.0)"  # columns: title, text
+_TS_WEIGHTS = "'{0.1, 0.1, 0.2, 1.0}'::float4[]"  # D, C, B (text), A (title)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,118 +80,463 @@ class SearchHit:
     source: str  # the feed's title, or its URL when it has none
     published_at: datetime | None
     score: float  # higher is better; comparable only within one search on one backend
+    language: str | None = None
+    snippet: str = ""  # plain text from the body around the first matches (or its lead)
+    highlights: list[tuple[int, int]] = field(default_factory=list)  # matched words in snippet
 
 
-# Both queries: match, keep each story's best article (ties: the newer one), then rank the
-# stories, counting them in the same pass. Recency is published_at, else when we fetched it.
-_SQLITE = """
-WITH matched AS (
-    SELECT a.id AS article_id, a.story_id, a.title, a.url,
-           coalesce(nullif(f.title, ''), f.url) AS source, a.published_at,
-           coalesce(a.published_at, a.fetched_at) AS recency,
-           -bm25(articles_fts, 10.0, 1.0) AS score
-    FROM articles_fts
-    JOIN articles AS a ON a.id = articles_fts.rowid
-    JOIN feeds AS f ON f.id = a.feed_id
-    WHERE articles_fts MATCH :match AND a.story_id IS NOT NULL
-),
-best AS (
-    SELECT *, row_number() OVER (
-        PARTITION BY story_id ORDER BY score DESC, recency DESC, article_id DESC
-    ) AS place
-    FROM matched
-)
-SELECT article_id, story_id, title, url, source, published_at, score,
-       count(*) OVER () AS total
-FROM best WHERE place = 1
-ORDER BY score DESC, recency DESC, article_id DESC
-LIMIT :limit OFFSET :offset
-"""
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of results. ``error`` says why a query could not run, for the caller to
+    word: "empty" (no usable words), "only_exclusions" (-words alone), "unknown_source"
+    (no feed's title or URL contains the source: given)."""
 
-# The tsquery text is assembled in SQL from the bound array of terms, each unaccented the way
-# the indexed column was, then quoted as a lexeme (quotes and backslashes doubled: unaccent
-# turns a few modifier letters into ' " ^ :) and given the :* prefix marker.
-_POSTGRES = r"""
-WITH q AS (
-    SELECT to_tsquery('simple', coalesce((
-        SELECT string_agg(
-            '''' || replace(replace(newsbrief_unaccent(term), '\', '\\'), '''', '''''')
-                 || ''':*',
-            ' & ')
-        FROM unnest(:terms) AS term
-    ), '')) AS query
-),
-matched AS (
-    SELECT a.id AS article_id, a.story_id, a.title, a.url,
-           coalesce(nullif(f.title, ''), f.url) AS source, a.published_at,
-           coalesce(a.published_at, a.fetched_at) AS recency,
-           ts_rank_cd(a.search_vector, q.query) AS score
-    FROM q
-    JOIN articles AS a ON a.search_vector @@ q.query
-    JOIN feeds AS f ON f.id = a.feed_id
-    WHERE a.story_id IS NOT NULL
-),
-best AS (
-    SELECT *, row_number() OVER (
-        PARTITION BY story_id ORDER BY score DESC, recency DESC, article_id DESC
-    ) AS place
-    FROM matched
-)
-SELECT article_id, story_id, title, url, source, published_at, score,
-       count(*) OVER () AS total
-FROM best WHERE place = 1
-ORDER BY score DESC, recency DESC, article_id DESC
-LIMIT :limit OFFSET :offset
-"""
+    hits: list[SearchHit]
+    total: int  # stories matching in all; at least that many when total_is_estimate
+    total_is_estimate: bool
+    query: Query
+    error: str | None = None
 
-_COLUMNS: dict[str, Any] = {
-    "article_id": Integer(),
+
+class _Row(NamedTuple):
+    id: int
+    story_id: int
+    score: float
+    recency: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The parsed query reduced to what the SQL needs."""
+
+    sqlite: bool
+    match: str | None  # FTS5 expression / tsquery text of the positive words, if any
+    exclude: str | None  # any excluded atom, for a listing without positive words
+    feed_ids: tuple[int, ...] | None
+    few_feed_articles: bool  # SQLite: FTS5 filters on the source's ids, else they are joined
+    languages: tuple[str, ...]
+    since: datetime | None
+    lowest_id: int | None  # FTS5 skips older postings
+
+
+# --- planning ------------------------------------------------------------------------------
+
+_unaccent_cache: dict[str, str] = {}
+
+
+def _unaccented(session: Session, query: Query) -> Query:
+    """The query's words as PostgreSQL's unaccent (the index's) folds them, re-split into
+    words: unaccent turns a few modifier letters into ' " ^ :, which must not reach
+    to_tsquery. ASCII words are left alone (unaccent maps only non-ASCII characters)."""
+    words = {w for g in (*query.groups, query.excluded) for atom in g for w in atom.words}
+    todo = sorted(w for w in words if not w.isascii() and w not in _unaccent_cache)
+    if todo:
+        if len(_unaccent_cache) > 10_000:
+            _unaccent_cache.clear()
+        statement = sql_text("SELECT w, newsbrief_unaccent(w) FROM unnest(:words) AS w")
+        statement = statement.bindparams(bindparam("words", type_=ARRAY(String())))
+        for word, plain in session.execute(statement, {"words": todo}):
+            _unaccent_cache[word] = plain or ""
+    return map_words(query, lambda w: words_of(_unaccent_cache.get(w, w).lower()))
+
+
+def _feed_ids(session: Session, names: Sequence[str]) -> tuple[tuple[int, ...], int]:
+    """Feeds whose title or URL contains any of ``names`` (case and accents folded), and how
+    many feeds there are. Matched here, not in SQL: SQLite's lower() folds ASCII only."""
+    wanted = [fold(name) for name in names]
+    rows = session.execute(sql_text("SELECT id, title, url FROM feeds")).all()
+    found = tuple(
+        int(row.id)
+        for row in rows
+        if any(w in fold(row.title or "") or w in fold(row.url or "") for w in wanted)
+    )
+    return found, len(rows)
+
+
+def _lowest_id(session: Session, since: datetime) -> int | None:
+    """The smallest id of an article published, or fetched, since then (a bound for every
+    article whose recency is), None when there is none. Reads two indexes from ``since`` on."""
+    # INDEXED BY: left alone, SQLite answers min(id) by walking the table from its first row.
+    statement = sql_text(
+        "SELECT (SELECT min(id) FROM articles INDEXED BY ix_articles_published_at"
+        " WHERE published_at >= :since) AS published,"
+        " (SELECT min(id) FROM articles INDEXED BY ix_articles_fetched_at"
+        " WHERE fetched_at >= :since) AS fetched"
+    ).bindparams(bindparam("since", type_=UTCDateTime()))
+    row = session.execute(statement, {"since": since}).one()
+    found = [int(value) for value in row if value is not None]
+    return min(found) if found else None
+
+
+def _plan(session: Session, query: Query) -> _Plan | str:
+    """What to run, or why nothing matches ("unknown_source", or "" when nothing can)."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        match, exclude = fts5_query(query), fts5_exclusions(query)
+    else:
+        plain = _unaccented(session, query)
+        if query.groups and not plain.groups:  # only symbols unaccent turns into punctuation
+            return ""
+        match, exclude = tsquery_text(plain), tsquery_exclusions(plain)
+    feed_ids: tuple[int, ...] | None = None
+    few = False
+    if query.sources:
+        feed_ids, feeds = _feed_ids(session, query.sources)
+        if not feed_ids:
+            return "unknown_source"
+        if len(feed_ids) == feeds:
+            feed_ids = None
+        elif sqlite:
+            # A few thousand article ids, listed from the feed index, are a cheap filter for
+            # FTS5 (and few to sort by date); more are cheaper to check one by one on the
+            # ranked candidates, like lang: (or on the newest, in date order).
+            counted = sql_text(
+                "SELECT count(*) FROM (SELECT 1 FROM articles WHERE feed_id IN :ids LIMIT :n)"
+            ).bindparams(bindparam("ids", expanding=True))
+            listed = session.execute(counted, {"ids": list(feed_ids), "n": FEED_LIST_MAX})
+            few = int(listed.scalar() or 0) < FEED_LIST_MAX
+    lowest = None
+    if query.since is not None and sqlite and match is not None:
+        lowest = _lowest_id(session, query.since)
+        if lowest is None:
+            return ""
+    return _Plan(sqlite, match, exclude, feed_ids, few, query.languages, query.since, lowest)
+
+
+# --- SQL -----------------------------------------------------------------------------------
+
+_RECENCY = "coalesce(a.published_at, a.fetched_at)"
+# recency >= since, in a form each half of which an index serves.
+_SINCE = "(a.published_at >= :since OR (a.published_at IS NULL AND a.fetched_at >= :since))"
+_TYPES: dict[str, Any] = {
+    "n": Integer(),
+    "kept": Integer(),
+    "stories": Integer(),
+    "bound": Float(),
+    "stream": Integer(),
+    "id": Integer(),
     "story_id": Integer(),
-    "title": String(),
-    "url": String(),
-    "source": String(),
-    "published_at": UTCDateTime(),  # SQLite hands back strings without the column type
     "score": Float(),
-    "total": Integer(),
+    "recency": UTCDateTime(),  # SQLite hands back strings without the column type
 }
+Built = tuple[str, dict[str, Any], list[Any]]  # SQL, parameters, bindparams
 
 
-def _statement(dialect: str, terms: list[str]) -> tuple[Any, dict[str, Any]]:
-    if dialect == "sqlite":
-        return sql_text(_SQLITE).columns(**_COLUMNS), {"match": fts5_query(terms)}
-    statement = sql_text(_POSTGRES).bindparams(bindparam("terms", type_=ARRAY(String())))
-    return statement.columns(**_COLUMNS), {"terms": terms}
+def _joined(plan: _Plan, *, since: bool = True, fts: bool = True) -> Built:
+    """WHERE clauses on articles ``a`` for the filters (with ``fts``: those FTS5 does not
+    apply itself; with ``since``: the date too)."""
+    clauses = ["1 = 1"]  # no "story_id IS NOT NULL": SQLite would scan that index for it
+    params: dict[str, Any] = {}
+    binds: list[Any] = []
+    if plan.feed_ids is not None and not (plan.few_feed_articles and fts):
+        clauses.append("a.feed_id IN :feed_ids")
+        params["feed_ids"] = list(plan.feed_ids)
+        binds.append(bindparam("feed_ids", expanding=True))
+    if plan.languages:
+        clauses.append("a.language IN :languages")
+        params["languages"] = list(plan.languages)
+        binds.append(bindparam("languages", expanding=True))
+    if plan.since is not None:
+        params["since"] = plan.since
+        binds.append(bindparam("since", type_=UTCDateTime()))
+        if since:
+            clauses.append(_SINCE)
+    return " AND ".join(clauses), params, binds
+
+
+def _fts(plan: _Plan) -> Built:
+    """The FTS5 match with the filters FTS5 applies itself, on ``articles_fts.rowid``."""
+    sql = "articles_fts MATCH :match"
+    params: dict[str, Any] = {"match": plan.match}
+    binds: list[Any] = []
+    if plan.lowest_id is not None:
+        sql += " AND articles_fts.rowid >= :lowest_id"
+        params["lowest_id"] = plan.lowest_id
+    if plan.few_feed_articles and plan.feed_ids is not None:
+        # "+": a filter on the rows FTS5 yields; a bare rowid IN would run one FTS5 query
+        # per listed id.
+        sql += " AND +articles_fts.rowid IN (SELECT id FROM articles WHERE feed_id IN :feeds)"
+        params["feeds"] = list(plan.feed_ids)
+        binds.append(bindparam("feeds", expanding=True))
+    return sql, params, binds
+
+
+def _ranked_sql(plan: _Plan, prefilter: bool) -> Built:
+    """The top k by rank, collapsed to stories: (n, bound, kept, stories, row...) with the
+    number of candidates, the worst one's score, how many of them passed the joined filters,
+    their stories, then the best ``need`` stories' best rows (a NULL row when there is none).
+    ``prefilter``: the joined filters are applied before ranking instead of after."""
+    where, params, binds = _joined(plan)
+    recency = f"a.story_id, {_RECENCY} AS recency"
+    if plan.sqlite:
+        fts, fts_params, fts_binds = _fts(plan)
+        params, binds = params | fts_params, binds + fts_binds
+        if prefilter:
+            ranked = f"""SELECT articles_fts.rowid AS id, -{_FTS5_RANK} AS score, {recency}
+                FROM articles_fts CROSS JOIN articles AS a ON a.id = articles_fts.rowid
+                WHERE {fts} AND {where} ORDER BY score DESC LIMIT :k"""
+        else:
+            ranked = f"""SELECT rowid AS id, -{_FTS5_RANK} AS score FROM articles_fts
+                WHERE {fts} ORDER BY score DESC LIMIT :k"""
+    else:  # the planner combines the filters' indexes with the GIN index itself
+        params["match"] = plan.match
+        ranked = f"""SELECT a.id, ts_rank_cd({_TS_WEIGHTS}, a.search_vector, q.query) AS score,
+                {recency} FROM articles AS a, to_tsquery('simple', :match) AS q(query)
+            WHERE a.search_vector @@ q.query AND {where} ORDER BY score DESC LIMIT :k"""
+    kept = "SELECT * FROM c"
+    if plan.sqlite and not prefilter:
+        kept = f"SELECT c.id, c.score, {recency} FROM c CROSS JOIN articles AS a ON a.id = c.id"
+        kept += f" WHERE {where}"
+    # Each story's best candidate (ties: newer, then higher id), the best `need` of those.
+    order = "score DESC, recency DESC, id DESC"
+    sql = f"""WITH c AS MATERIALIZED ({ranked}), m AS MATERIALIZED ({kept}),
+        b AS MATERIALIZED (SELECT m.*, row_number() OVER (PARTITION BY story_id ORDER BY {order})
+            AS place FROM m WHERE story_id IS NOT NULL),
+        best AS (SELECT id, score, story_id, recency FROM b WHERE place = 1
+            ORDER BY {order} LIMIT :need)
+        SELECT s.*, best.* FROM (SELECT
+            (SELECT count(*) FROM c) AS n, (SELECT min(score) FROM c) AS bound,
+            (SELECT count(*) FROM m) AS kept, (SELECT count(*) FROM b WHERE place = 1) AS stories
+        ) AS s LEFT JOIN best ON 1 = 1"""
+    return sql, params, binds
+
+
+def _listing_sql(plan: _Plan) -> Built:
+    """Without positive words: the newest k articles with a publication date and the newest
+    k without, each in its index's order, as (stream, id, story_id, recency). Excluded atoms
+    are subtracted here, there being no match to subtract them from."""
+    where, params, binds = _joined(plan, since=False, fts=False)
+    if plan.exclude is not None:
+        params["exclude"] = plan.exclude
+        if plan.sqlite:
+            where += " AND a.id NOT IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH"
+            where += " :exclude)"
+        else:
+            where += " AND NOT a.search_vector @@ to_tsquery('simple', :exclude)"
+    dated = "a.published_at >= :since" if plan.since else "a.published_at IS NOT NULL"
+    undated = "a.fetched_at >= :since" if plan.since else "1 = 1"
+    # Many articles of the source: walk the dates and check the feed, rather than sort them.
+    walk = plan.sqlite and plan.feed_ids is not None and not plan.few_feed_articles
+    indexed = "INDEXED BY ix_articles_published_at" if walk else ""
+    sql = f"""SELECT * FROM (
+            SELECT 1 AS stream, a.id, a.story_id, a.published_at AS recency
+            FROM articles AS a {indexed}
+            WHERE {dated} AND {where} ORDER BY a.published_at DESC, a.id DESC LIMIT :k
+        ) AS dated UNION ALL SELECT * FROM (
+            SELECT 2 AS stream, a.id, a.story_id, a.fetched_at AS recency FROM articles AS a
+            WHERE a.published_at IS NULL AND {undated} AND {where}
+            ORDER BY a.fetched_at DESC, a.id DESC LIMIT :k
+        ) AS undated"""
+    return sql, params, binds
+
+
+def _run(session: Session, built: Built, **values: Any) -> Any:
+    sql, params, binds = built
+    types = {name: kind for name, kind in _TYPES.items() if name in sql}
+    statement = sql_text(sql).bindparams(*binds).columns(**types)
+    return session.execute(statement, {**params, **values}).all()
+
+
+# --- ranking -------------------------------------------------------------------------------
+
+
+def _stories(rows: Sequence[Any]) -> list[_Row]:
+    """Each story's newest listed row, newest story first (ties: the higher id)."""
+    best: dict[int, _Row] = {}
+    for raw in rows:
+        if raw.story_id is None:  # not clustered (yet)
+            continue
+        row = _Row(int(raw.id), int(raw.story_id), 0.0, raw.recency)
+        held = best.get(row.story_id)
+        if held is None or (row.recency, row.id) > (held.recency, held.id):
+            best[row.story_id] = row
+    return sorted(best.values(), key=lambda r: (r.recency, r.id), reverse=True)
+
+
+def _listing(session: Session, plan: _Plan, need: int) -> tuple[list[_Row], bool]:
+    """The newest stories, at least ``need`` when there are, and whether they are all."""
+    k = max(LISTING_K, PER_STORY * need)
+    while True:
+        rows = _run(session, _listing_sql(plan), k=k)
+        stories = _stories(rows)
+        # A stream that filled k rows may have left out rows older than its k-th.
+        cuts = [
+            min((r.recency, int(r.id)) for r in rows if r.stream == stream)
+            for stream in (1, 2)
+            if sum(r.stream == stream for r in rows) >= k
+        ]
+        if not cuts:
+            return stories, True
+        if len(stories) >= need and (stories[need - 1].recency, stories[need - 1].id) >= max(cuts):
+            return stories, False
+        k *= WIDEN
+
+
+def _rank(session: Session, plan: _Plan, need: int) -> tuple[list[_Row], int, bool]:
+    """The best stories, at least ``need`` of them when there are; their number in all,
+    and whether that is an estimate."""
+    if plan.match is None:  # the stories among those listed: "N+" unless they were all
+        stories, complete = _listing(session, plan, need)
+        return stories, len(stories), not complete
+    k = max(FIRST_K, PER_STORY * need)
+    cap = max(COUNT_ROWS, k) + 1
+    prefilter, counted = not plan.sqlite, 0  # counted: stories surely matching, at least
+    if plan.sqlite:
+        matches, kept, counted = _sample(session, plan, cap)
+        if matches < cap:  # rank them all: one pass, and an exact total
+            k = matches + 1
+        elif kept < matches:  # size k by the share passing the joined filters
+            # Generously: the best-ranked can differ from these first matches (an English
+            # word's best for lang:fr), and one more pass costs far more than joining rows.
+            wanted = math.ceil(3 * need * matches / kept) if kept else MAX_K + 1
+            prefilter = wanted > MAX_K
+            k = cap if prefilter else max(k, wanted, JOINED_K)
+    else:
+        k = cap  # ranking after the filters: enough to count up to COUNT_ROWS
+    retried = False
+    while True:
+        rows = _run(session, _ranked_sql(plan, prefilter), k=k, need=need)
+        head = rows[0]
+        stories = [_Row(r.id, r.story_id, float(r.score), r.recency) for r in rows if r.id]
+        if head.n < k:  # every match (passing the filters, when they come first) was ranked
+            return stories, head.stories, False
+        if len(stories) >= need and stories[need - 1].score > float(head.bound):
+            return stories, max(head.stories, counted), True
+        if prefilter or head.kept == head.n:  # no filter left out anything: more of the same
+            k *= WIDEN
+            continue
+        # The filters keep kept/k of the candidates: ask for enough (once more), or rank
+        # after them. The best-ranked can differ from the sample (an English word's top
+        # for lang:es), so none kept is no proof of a rare filter.
+        wanted = math.ceil(3 * need * k / head.kept) if head.kept else 16 * k
+        if retried or wanted > MAX_K:
+            prefilter, k = True, cap
+        else:
+            retried, k = True, max(wanted, 2 * k)
+
+
+def _sample(session: Session, plan: _Plan, cap: int) -> tuple[int, int, int]:
+    """SQLite: the first ``cap`` matches by FTS5 alone (fast: in rowid order, no ranking),
+    how many of them pass the joined filters, and the stories of those."""
+    where, params, binds = _joined(plan)
+    fts, fts_params, fts_binds = _fts(plan)
+    sql = f"""SELECT count(*) AS n, coalesce(sum({where}), 0) AS kept,
+            count(DISTINCT CASE WHEN {where} THEN a.story_id END) AS stories
+        FROM (SELECT articles_fts.rowid AS id FROM articles_fts WHERE {fts} LIMIT :k) AS f
+        CROSS JOIN articles AS a ON a.id = f.id"""
+    row = _run(session, (sql, params | fts_params, binds + fts_binds), k=cap)[0]
+    return int(row.n), int(row.kept), int(row.stories)
+
+
+# --- snippets and hits ---------------------------------------------------------------------
+
+
+def _window_start(body: str, spans: list[tuple[int, int]], width: int) -> int:
+    """Where the snippet starts: a little before the match whose window shows the most
+    different matched words (the first such), at a sentence or word start."""
+    best, best_seen = 0, -1
+    for start, _ in spans[:32]:
+        begin = max(0, start - SNIPPET_CONTEXT)
+        seen = {fold(body[s:e]) for s, e in spans if s >= begin and e <= begin + width}
+        if len(seen) > best_seen:
+            best, best_seen = begin, len(seen)
+    if best == 0:
+        return 0
+    anchor = min(s for s, _ in spans if s >= best)
+    sentence = max(body.rfind(mark, best, anchor) for mark in (". ", "! ", "? "))
+    if sentence != -1:
+        return sentence + 2
+    space = body.find(" ", best, anchor)
+    return space + 1 if space != -1 else best
+
+
+def make_snippet(
+    text: str, terms: Sequence[str], *, width: int = SNIPPET_WIDTH
+) -> tuple[str, list[tuple[int, int]]]:
+    """A plain-text window of at most ``width`` characters of ``text`` (whitespace made
+    single spaces) around its first matches of the folded ``terms``, or its lead when none
+    matches; and the (start, end) spans of the matched words in it."""
+    body = " ".join(text[:_SNIPPET_SCAN].split())
+    spans = highlight_spans(body, terms)
+    if len(body) <= width:
+        return body, spans
+    start = _window_start(body, spans, width) if spans else 0
+    if len(body) - start < width - 1:  # near the end: show as much before as fits
+        earliest = len(body) - width + 1
+        space = body.find(" ", earliest, start)
+        start = space + 1 if space != -1 else min(earliest, start)
+    prefix = "…" if start > 0 else ""
+    end, suffix = start + width - len(prefix), ""
+    if end < len(body):  # cut at a space, leaving room for the "…"
+        space = body.rfind(" ", start, end)
+        end, suffix = (space if space > start else end - 1), "…"
+    snippet = prefix + body[start:end] + suffix
+    shift = len(prefix) - start
+    return snippet, [(s + shift, min(e, end) + shift) for s, e in spans if start <= s < end]
+
+
+def _hits(session: Session, rows: list[_Row], query: Query) -> list[SearchHit]:
+    if not rows:
+        return []
+    statement = sql_text(
+        """SELECT a.id, a.title, a.url, a.published_at, a.language, a.text,
+                  coalesce(nullif(f.title, ''), f.url) AS source
+           FROM articles AS a JOIN feeds AS f ON f.id = a.feed_id WHERE a.id IN :ids"""
+    )
+    typed = statement.bindparams(bindparam("ids", expanding=True)).columns(
+        published_at=UTCDateTime(), id=Integer()
+    )
+    details = {int(d.id): d for d in session.execute(typed, {"ids": [r.id for r in rows]})}
+    terms = query.terms_for_highlight
+    hits = []
+    for row in rows:
+        found = details.get(row.id)
+        if found is None:  # deleted since it was ranked
+            continue
+        snippet, highlights = make_snippet(found.text or "", terms)
+        hits.append(
+            SearchHit(
+                article_id=row.id,
+                story_id=row.story_id,
+                title=found.title or "",
+                url=found.url,
+                source=found.source or "",
+                published_at=found.published_at,
+                score=row.score,
+                language=found.language,
+                snippet=snippet,
+                highlights=highlights,
+            )
+        )
+    return hits
+
+
+# --- entry points --------------------------------------------------------------------------
+
+
+def search_page(
+    session: Session, text: str, *, limit: int = 5, offset: int = 0, now: datetime | None = None
+) -> SearchPage:
+    """One page of the stories matching the query ``text`` (syntax: :mod:`storage.query`):
+    each story's best article, best story first (ties to the newer); or, for operators
+    alone, the newest stories. Never raises for any ``text``."""
+    query = parse_query(text, now=now)
+    if query.problem is not None:
+        return SearchPage([], 0, False, query, query.problem)
+    if limit <= 0:
+        return SearchPage([], 0, False, query)
+    plan = _plan(session, query)
+    if isinstance(plan, str):
+        return SearchPage([], 0, False, query, plan or None)
+    offset = max(offset, 0)
+    stories, total, estimate = _rank(session, plan, min(offset, MAX_OFFSET) + limit)
+    hits = _hits(session, stories[offset : offset + limit], query)
+    return SearchPage(hits, total, estimate, query)
 
 
 def search(
-    session: Session, text: str, *, limit: int = 5, offset: int = 0
+    session: Session, text: str, *, limit: int = 5, offset: int = 0, now: datetime | None = None
 ) -> tuple[list[SearchHit], int]:
-    """Stories whose articles contain every word of ``text`` (prefixes, any case or accents).
-
-    Returns one page of hits (the best article of each story, best story first, ties to the
-    newer) and the number of matching stories in all. No usable words: nothing.
-    """
-    terms = parse_query(text)
-    if not terms or limit <= 0:
-        return [], 0
-    offset = max(offset, 0)
-    dialect = session.get_bind().dialect.name
-    statement, params = _statement(dialect, terms)
-    rows = session.execute(statement, {**params, "limit": limit, "offset": offset}).all()
-    if not rows and offset > 0:
-        # Past the last page the window count is not there to read; count from the start.
-        first = session.execute(statement, {**params, "limit": 1, "offset": 0}).all()
-        return [], int(first[0].total) if first else 0
-    hits = [
-        SearchHit(
-            article_id=int(row.article_id),
-            story_id=int(row.story_id),
-            title=row.title or "",
-            url=row.url,
-            source=row.source or "",
-            published_at=row.published_at,
-            score=float(row.score),
-        )
-        for row in rows
-    ]
-    return hits, int(rows[0].total) if rows else 0
+    """:func:`search_page`'s hits and total (a lower bound when that estimates it)."""
+    page = search_page(session, text, limit=limit, offset=offset, now=now)
+    return page.hits, page.total

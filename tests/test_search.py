@@ -1,5 +1,6 @@
-"""Full-text search on both backends: folding, prefixes, AND, ranking, one hit per story,
-pages, hostile input, and real feed text from the corpus."""
+"""Full-text search on both backends: folding, prefixes, AND, phrases, exclusions, OR, the
+source:/lang:/since: operators, ranking, one hit per story, pages and totals, exactness of
+the top-k plan, snippets and highlights, CJK, hostile input, and real feed text."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from storage import articles as article_queries
 from storage import feeds as feed_queries
+from storage import search as search_module
 from storage.articles import NewArticle
 from storage.models import Article, Feed
-from storage.search import MAX_TERM_LENGTH, MAX_TERMS, fts5_query, parse_query, search
+from storage.query import fold
+from storage.search import make_snippet, search, search_page
 from tests.support.corpus import parsed_entries
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -50,39 +55,9 @@ def _insert(session: Session, *items: NewArticle) -> list[tuple[int, int]]:
     return stored
 
 
-def _titles(session: Session, query: str, **kwargs: int) -> list[str]:
+def _titles(session: Session, query: str, **kwargs: Any) -> list[str]:
     hits, _ = search(session, query, **kwargs)
     return [hit.title for hit in hits]
-
-
-# --- parse_query (pure) --------------------------------------------------------------------
-
-
-def test_parse_query_keeps_only_words_lower_cased() -> None:
-    assert parse_query('c++ "unbalanced') == ["c", "unbalanced"]
-    assert parse_query("'; DROP TABLE articles; --") == ["drop", "table", "articles"]
-    assert parse_query("NEAR(a b) OR x* ^title: NOT y") == [
-        "near", "a", "b", "or", "x", "title", "not", "y"
-    ]  # fmt: skip
-    assert parse_query("Élection München") == ["élection", "münchen"]
-
-
-def test_parse_query_normalises_and_drops_control_characters_and_underscores() -> None:
-    assert parse_query("ﬁnance\x00\x1b[31mred\u200b") == ["finance", "31mred"]
-    assert parse_query("snake_case") == ["snake", "case"]
-    assert parse_query("e\u0301lection") == ["élection"]  # decomposed accent, NFKC-composed
-    assert parse_query("\u0301 ___ *** \"\" ''") == []
-
-
-def test_parse_query_limits_terms_and_their_length_and_drops_repeats() -> None:
-    words = " ".join(f"w{n}" for n in range(40))
-    assert parse_query(words) == [f"w{n}" for n in range(MAX_TERMS)]
-    assert parse_query("x" * 500) == ["x" * MAX_TERM_LENGTH]
-    assert parse_query("Tax tax TAX rise") == ["tax", "rise"]
-
-
-def test_fts5_query_quotes_every_term_as_a_prefix() -> None:
-    assert fts5_query(["élection", "near"]) == '"élection"* "near"*'
 
 
 # --- search on both backends ---------------------------------------------------------------
@@ -316,3 +291,345 @@ def test_real_feed_entries_are_found_by_their_words(engine: Engine, corpus_dir: 
             "667 день війни. Онлайн"
         ]
         assert hits[0].source == "suspilne-ukrnet-uk-2023-12.rss"
+
+
+# --- phrases, exclusions, OR ---------------------------------------------------------------
+
+
+def test_a_quoted_phrase_needs_its_words_together_and_in_order(engine: Engine) -> None:
+    with Session(engine) as session:
+        feed = _feed(session)
+        _insert(
+            session,
+            _article(feed, "a", "IBM buys Red Hat", "The deal closed."),
+            _article(feed, "b", "A red car", "And a hat on the seat."),
+            _article(feed, "c", "Hat, red", "Backwards."),
+        )
+        assert _titles(session, '"red hat"') == ["IBM buys Red Hat"]
+        assert sorted(_titles(session, "red hat")) == ["A red car", "Hat, red", "IBM buys Red Hat"]
+        assert _titles(session, "red-hat") == ["IBM buys Red Hat"]  # joined: a phrase too
+
+
+def test_excluded_words_and_phrases_remove_articles(engine: Engine) -> None:
+    with Session(engine) as session:
+        feed = _feed(session)
+        _insert(
+            session,
+            _article(feed, "a", "Storm hits coast", "Heavy rain."),
+            _article(feed, "b", "Storm warning", "Football matches cancelled."),
+            _article(feed, "c", "Storm over the final", "The champions league game waits."),
+        )
+        assert sorted(_titles(session, "storm -football")) == [
+            "Storm hits coast",
+            "Storm over the final",
+        ]
+        assert _titles(session, 'storm -"champions league" -foot') == ["Storm hits coast"]
+        assert sorted(_titles(session, 'storm -"league champions"')) == sorted(
+            _titles(session, "storm")
+        )
+
+
+def test_or_matches_either_side_and_binds_tighter_than_and(engine: Engine) -> None:
+    with Session(engine) as session:
+        feed = _feed(session)
+        _insert(
+            session,
+            _article(feed, "a", "Brexit deal", "Agreed.", hours=1),
+            _article(feed, "b", "Article 50 triggered", "Letter sent.", hours=2),
+            _article(feed, "c", "Brexit vote", "Held.", hours=3),
+            _article(feed, "d", "An article about 50 cats", "Cute.", hours=4),
+        )
+        assert sorted(_titles(session, 'brexit OR "article 50"')) == [
+            "Article 50 triggered",
+            "Brexit deal",
+            "Brexit vote",
+        ]
+        assert _titles(session, "brexit deal OR vote") == ["Brexit vote", "Brexit deal"]
+        assert _titles(session, "brexit deal or vote") == []  # lower case: the word "or"
+
+
+# --- operators -----------------------------------------------------------------------------
+
+
+def _newsroom(session: Session) -> dict[str, Feed]:
+    feeds = {
+        "monde": _feed(session, "lemonde", "Le Monde – International"),
+        "guardian": _feed(session, "theguardian", "The Guardian"),
+        "sz": _feed(session, "sz", "Süddeutsche Zeitung"),
+    }
+    m, g, z = feeds["monde"], feeds["guardian"], feeds["sz"]
+    _insert(
+        session,
+        _article(m, "m1", "Élection à Paris", "Le vote a lieu.", hours=1, language="fr"),
+        _article(m, "m2", "Football", "Le match.", hours=2, language="fr"),
+        _article(g, "g1", "Election in Paris", "The vote.", hours=3, language="en"),
+        _article(g, "g2", "Football results", "The match.", hours=4, language="en"),
+        _article(g, "g3", "Weather", "Rain.", hours=5, language="en", published_at=None),
+        _article(z, "z1", "Wahl in Paris", "Die Election.", hours=6, language="de"),
+    )
+    return feeds
+
+
+def test_source_matches_feed_titles_and_urls_in_any_case_and_accent(engine: Engine) -> None:
+    with Session(engine) as session:
+        _newsroom(session)
+        assert _titles(session, "election source:guardian") == ["Election in Paris"]
+        assert _titles(session, 'election source:"LE MONDE"') == ["Élection à Paris"]
+        assert _titles(session, "election source:lemonde.example") == ["Élection à Paris"]
+        assert _titles(session, "election source:suddeutsche") == ["Wahl in Paris"]
+        assert _titles(session, "paris source:monde source:sz") == [
+            "Wahl in Paris",
+            "Élection à Paris",
+        ]
+        page = search_page(session, "election source:nowhere")
+        assert (page.hits, page.total, page.error) == ([], 0, "unknown_source")
+
+
+def test_lang_keeps_articles_in_that_language(engine: Engine) -> None:
+    with Session(engine) as session:
+        _newsroom(session)
+        assert _titles(session, "paris lang:fr") == ["Élection à Paris"]
+        assert _titles(session, "paris lang:DE-at") == ["Wahl in Paris"]
+        assert _titles(session, "paris lang:fr lang:en") == [
+            "Election in Paris",
+            "Élection à Paris",
+        ]
+
+
+def test_since_counts_from_publication_else_from_fetching(engine: Engine) -> None:
+    now = BASE + timedelta(hours=10)  # fetched_at is the real time of the insert: later
+    with Session(engine) as session:
+        _newsroom(session)
+        recent = _titles(session, "since:7h", now=now)
+        assert recent == ["Weather", "Wahl in Paris", "Football results", "Election in Paris"]
+        assert _titles(session, "paris since:7h", now=now) == [
+            "Wahl in Paris",
+            "Election in Paris",
+        ]
+        assert _titles(session, "paris since:2024-05-01", now=now) == [
+            "Wahl in Paris",
+            "Election in Paris",
+            "Élection à Paris",
+        ]
+        assert _titles(session, "paris since:2024-05-02", now=now) == []
+
+
+def test_operators_alone_list_the_newest_stories(engine: Engine) -> None:
+    with Session(engine) as session:
+        _newsroom(session)
+        page = search_page(session, "source:guardian")
+        # The undated article counts from when it was fetched: now, the newest.
+        assert [h.title for h in page.hits] == ["Weather", "Football results", "Election in Paris"]
+        assert (page.total, page.total_is_estimate, page.error) == (3, False, None)
+        assert all(h.score == 0 and h.snippet for h in page.hits)
+        assert _titles(session, "source:guardian -football -rain") == ["Election in Paris"]
+        assert _titles(session, "lang:fr") == ["Football", "Élection à Paris"]
+        second = search_page(session, "source:guardian", limit=2, offset=2)
+        assert ([h.title for h in second.hits], second.total) == (["Election in Paris"], 3)
+
+
+def test_exclusions_alone_or_no_words_give_an_empty_page_with_a_reason(engine: Engine) -> None:
+    with Session(engine) as session:
+        _newsroom(session)
+        for text, error in (("-football", "only_exclusions"), (" ?! ", "empty"), ("", "empty")):
+            page = search_page(session, text)
+            assert (page.hits, page.total, page.error) == ([], 0, error)
+            assert page.query.is_empty
+
+
+def test_a_page_says_what_was_understood(engine: Engine) -> None:
+    with Session(engine) as session:
+        _newsroom(session)
+        page = search_page(session, "Paris OR vote source:guardian lang:en")
+        assert page.query.describe() == "paris OR vote · source: guardian · lang: en"
+        assert ([h.title for h in page.hits], page.total) == (["Election in Paris"], 1)
+        assert not page.total_is_estimate and page.error is None
+        assert page.hits[0].language == "en"
+
+
+# --- the top-k plan gives what ranking everything would ------------------------------------
+
+
+def _archive(session: Session) -> None:
+    """Stories of one to three articles over three feeds: the oldest articles are English
+    and say "storm" only in their body, the rest mostly French with it in the title (so the
+    first matches FTS5 counts are not like the best-ranked ones); scores differ and tie."""
+    feeds = [_feed(session, f"f{n}", f"Feed {n}") for n in range(3)]
+    items, joins = [], {}
+    for n in range(48):
+        english = n < 12 or n % 7 == 0
+        title = f"Calm {n}" if n < 12 or n % 4 == 0 else f"Storm {n}"
+        body = "storm " * (n % 3 + (n < 12)) + "rain and wind " * (n % 5) + f"number {n}."
+        language = "en" if english else "fr"
+        items.append(_article(feeds[n % 3], f"s{n}", title, body, hours=n % 17, language=language))
+        joins[n] = n % 2 == 1  # odd articles join the story of the article before
+    stored = iter(_insert(session, *[i for n, i in enumerate(items) if not joins[n]]))
+    story = 0
+    for n, item in enumerate(items):
+        if not joins[n]:
+            story = next(stored)[1]
+        else:
+            _insert(session, NewArticle(item.values | {"content_hash": f"j{n}"}, story))
+
+
+QUERIES = ["storm", "storm lang:en", "storm source:f1", "wind -calm", "storm OR calm", "source:f2"]
+
+
+def _all_pages(session: Session, query: str) -> tuple[list[tuple[int, int]], set[tuple[int, bool]]]:
+    """(story, article) of every hit, page by page, and the totals the pages reported."""
+    hits, totals, offset = [], set(), 0
+    while offset < 60:
+        page = search_page(session, query, limit=3, offset=offset)
+        hits += [(h.story_id, h.article_id) for h in page.hits]
+        totals.add((page.total, page.total_is_estimate))
+        offset += 3
+    return hits, totals
+
+
+@pytest.mark.parametrize("max_k", [8, 1000])
+def test_small_candidate_sets_widen_to_the_same_results(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, max_k: int
+) -> None:
+    with Session(engine) as session:
+        _archive(session)
+        expected = {q: _all_pages(session, q) for q in QUERIES}
+        assert all(len(hits) == len({s for s, _ in hits}) for hits, _ in expected.values())
+        assert len(expected["storm"][0]) > 12 and len(expected["storm lang:en"][0]) > 6
+        small = {"COUNT_ROWS": 4, "FIRST_K": 2, "LISTING_K": 2, "PER_STORY": 1, "MAX_K": max_k}
+        for name, value in small.items():
+            monkeypatch.setattr(search_module, name, value)
+        for query in QUERIES:
+            hits, totals = _all_pages(session, query)
+            assert hits == expected[query][0], query
+            # Exact totals as before; estimated ones ("more than N") never above them.
+            [(exact, estimated_before)] = expected[query][1]
+            assert not estimated_before
+            for total, estimated in totals:
+                assert total == exact or (estimated and total <= exact), query
+        assert any(estimated for _, estimated in _all_pages(session, "storm")[1])
+
+
+# --- snippets and highlights ---------------------------------------------------------------
+
+LONG = (
+    "Le gouvernement a présenté son budget. Les syndicats ont réagi vivement. "
+    "Les débats dureront plusieurs semaines au Parlement. "
+    "Après des mois de campagne, les Élections régionales auront lieu en mars, "
+    "et les candidats ont déposé leurs listes. La participation devrait être faible. "
+    "Les résultats seront publiés le soir même. " * 2
+)
+
+
+def _marked(snippet: str, spans: list[tuple[int, int]]) -> list[str]:
+    return [snippet[s:e] for s, e in spans]
+
+
+def test_a_snippet_is_a_window_around_the_first_matches() -> None:
+    snippet, spans = make_snippet(LONG, ["election", "candidat"])
+    assert len(snippet) <= 200
+    assert snippet.startswith("…Après des mois") and snippet.endswith("…")
+    assert _marked(snippet, spans) == ["Élections", "candidats"]
+
+
+def test_a_snippet_without_matches_is_the_lead_cut_at_a_word() -> None:
+    snippet, spans = make_snippet(LONG, ["volcano"])
+    assert snippet.startswith("Le gouvernement") and snippet.endswith("…")
+    assert len(snippet) <= 200 and snippet[-2] != " " and spans == []
+    assert LONG.startswith(snippet[:-1])
+
+
+def test_a_short_text_is_the_whole_snippet_with_whitespace_made_plain() -> None:
+    snippet, spans = make_snippet("  Une\n\télection   à  Paris ", ["election", "paris"])
+    assert snippet == "Une élection à Paris"
+    assert _marked(snippet, spans) == ["élection", "Paris"]
+    assert make_snippet("", ["x"]) == ("", [])
+
+
+def test_a_match_near_the_end_is_shown_with_what_comes_before() -> None:
+    text = "Filler words go on. " * 20 + "At last the volcano erupted."
+    snippet, spans = make_snippet(text, ["volcano"])
+    assert snippet.startswith("…") and snippet.endswith("erupted.") and len(snippet) > 190
+    assert _marked(snippet, spans) == ["volcano"]
+    cjk = "新規定将于明年实施" * 30 + "東京"  # no spaces to cut at
+    snippet, spans = make_snippet(cjk, ["東京"])
+    assert len(snippet) == 200 and snippet.endswith("東京") and _marked(snippet, spans) == ["東京"]
+
+
+def test_a_snippet_prefers_the_window_showing_more_different_words() -> None:
+    text = "Wind alone here. " + "Filler words go on. " * 12 + "Then wind and rain came."
+    snippet, spans = make_snippet(text, ["wind", "rain"], width=60)
+    assert _marked(snippet, spans) == ["wind", "rain"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=600), st.lists(st.text(min_size=1, max_size=5), max_size=3))
+def test_any_snippet_fits_and_its_highlights_match(text: str, terms: list[str]) -> None:
+    folded = [fold(t) for t in terms]
+    snippet, spans = make_snippet(text, folded)
+    assert len(snippet) <= 200
+    assert all(0 <= s < e <= len(snippet) and "…" not in snippet[s:e] for s, e in spans)
+
+
+def test_hits_carry_the_snippet_and_highlights_of_their_body(engine: Engine) -> None:
+    with Session(engine) as session:
+        feed = _feed(session)
+        _insert(
+            session,
+            _article(feed, "a", "Régionales", LONG),
+            _article(feed, "b", "Elections in March", "Nothing about it in the body."),
+        )
+        hits, _ = search(session, "election")
+        assert [h.title for h in hits] == ["Elections in March", "Régionales"]
+        title_only, body = hits
+        assert title_only.snippet == "Nothing about it in the body." and not title_only.highlights
+        assert _marked(body.snippet, body.highlights) == ["Élections"]
+        assert body.snippet.startswith("…Après")
+
+
+# --- Chinese and Japanese ------------------------------------------------------------------
+
+
+def test_cjk_titles_are_found_by_the_word_starting_a_run(engine: Engine) -> None:
+    # Both engines index a run of CJK characters as one token: a query word matches the
+    # start of a run (after a space or punctuation), not its middle.
+    with Session(engine) as session:
+        feed = _feed(session)
+        _insert(
+            session,
+            _article(feed, "zh", "北京发布新规定", "新规定将于明年实施。"),
+            _article(feed, "ja", "東京都知事選挙の結果", "投票率は、前回を上回った。"),
+        )
+        assert _titles(session, "北京") == ["北京发布新规定"]
+        assert _titles(session, "東京") == ["東京都知事選挙の結果"]
+        assert _titles(session, "前回") == ["東京都知事選挙の結果"]  # after "、"
+        assert _titles(session, "知事") == []  # the middle of a run
+        [hit] = search(session, "東京 前回")[0]
+        assert _marked(hit.snippet, hit.highlights) == ["前回"]
+
+
+# --- any text at all -----------------------------------------------------------------------
+
+PIECES = [
+    '"', "'", "-", "*", "OR", "NOT", "NEAR(", ")", ":", "^", "\\", "&", "|", "!", "<->",
+    ":*", "source:", "lang:", "since:", "since:1d", "%s", "\x00", "ŉ", "ʺ", "ˆ", "ː", "ʹ",
+    "½", "e\u0301", "東京", "drop", "table",
+]  # fmt: skip
+
+
+def test_any_text_searches_without_error(engine: Engine) -> None:
+    with Session(engine) as session:
+        feed = _feed(session)
+        _insert(
+            session,
+            _article(feed, "a", "Drop table", "Articles: a b and not or near title start c x."),
+            _article(feed, "b", "東京 ŉ ʺ", "Élection ½ ⑴ ː"),
+        )
+
+        @settings(max_examples=120, deadline=None)
+        @given(st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=6)), max_size=12))
+        def run(pieces: list[str]) -> None:
+            page = search_page(session, " ".join(pieces), limit=3)
+            assert len(page.hits) <= min(page.total, 3) or page.total_is_estimate
+
+        run()
+        assert session.exec(select(func.count()).select_from(Article)).one() == 2
