@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint pytest i18n bench bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast clean
+.PHONY: install run test lint pytest i18n bench bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast bench-search clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,7 @@ i18n: $(STAMP)
 		fi; \
 	done
 
-bench: bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast
+bench: bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast bench-search
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest
@@ -68,6 +68,11 @@ bench-cluster: $(STAMP)
 
 bench-broadcast: $(STAMP)
 	$(BIN)/python -m bench.broadcast
+
+## 100k and 1M articles, SQLite and PostgreSQL (builds are cached in data/bench and on the server).
+BENCH_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+bench-search: $(STAMP)
+	$(BIN)/python -m bench.search --database-url $(BENCH_POSTGRES_URL)
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache
