@@ -107,6 +107,7 @@ def main() -> None:
     from bot import (
         cli_feeds,  # noqa: F401  (registers the feeds and fetch commands)
         cli_run,  # noqa: F401  (registers run and brief)
+        cli_search,  # noqa: F401  (registers search)
     )
 
     app()

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.briefs.render import TELEGRAM_LIMIT, BriefView, render_brief, telegram_length
-from bot.chat.search import PAGE_SIZE, ResultPage, render_page
+from bot.briefs.render import TELEGRAM_LIMIT, telegram_length
+from bot.chat.search import PAGE_SIZE, ResultPage, highlighted, render_page
 from storage import articles as article_queries
 from storage import feeds as feed_queries
 from storage.articles import NewArticle
-from tests.support.botapi import BotAPIEmulator, SentMessage
+from storage.search import SearchHit
+from tests.support.botapi import BotAPIEmulator, SentMessage, parse_html
 from tests.support.botharness import (
     FORUM,
     GROUP,
@@ -167,28 +168,39 @@ async def test_result_pages_move_with_the_buttons_in_place(
         assert len(emu.sent_to(USER)) == 1
 
 
-def test_a_page_of_the_longest_briefs_is_shortened_into_one_message() -> None:
-    sentence = "Dunes planted with marram grass held firm against the winter storms. "
-    views = [
-        BriefView(
-            title=f"Coastal erosion report part {n}: " + "a very long headline " * 14,
+def test_a_page_of_the_longest_results_fits_one_message_with_highlights_escaped() -> None:
+    snippet = ("Dunes <planted> & marram grass held against the storms. " * 4)[:200]
+    hits = [
+        SearchHit(
+            article_id=n,
+            story_id=n,
+            title=f"Coastal erosion report part {n}: " + "a very long headline " * 40,
             url=f"https://news.example.org/long{n}",
-            summary=(sentence * 9)[:600],
-            source="Wire & Co",
-            published=BASE,
-            also=[(f"Paper {k}", f"https://paper{k}.example.org/a") for k in range(5)],
-            keywords=("coastal erosion", "marram grass", "winter storms"),
+            source="Wire & Co " * 20,
+            published_at=BASE,
+            score=1.0,
+            language="en",
+            snippet=snippet,
+            # Dunes, marram; then one overlapping and one out of range, both dropped.
+            highlights=[(0, 5), (18, 24), (3, 9), (190, 400)],
         )
         for n in range(PAGE_SIZE)
     ]
-    assert sum(telegram_length(render_brief(v)) for v in views) > TELEGRAM_LIMIT
-    result = ResultPage(page=0, total=12, views=views, tz=ZoneInfo("Europe/Paris"))
+    result = ResultPage(page=0, total=12, hits=hits, tz=ZoneInfo("Europe/Paris"))
     text = render_page("en", "erosion <dunes> & storms", result)
     assert telegram_length(text) <= TELEGRAM_LIMIT
+    parse_html(text)  # valid Telegram HTML, or this raises
     assert text.startswith(
         "<b>Results for “erosion &lt;dunes&gt; &amp; storms”: 12 stories (page 1 of 3)</b>"
     )
     assert [f"long{n}" for n in range(PAGE_SIZE)] == linked_html(text)
+    assert "<b>Dunes</b> &lt;planted&gt; &amp; <b>marram</b>" in text
+    assert "10 mars 2024" not in text and "10 Mar 2024 10:00" in text  # the chat's zone
+
+
+def test_highlighted_bolds_spans_and_escapes_everything_else() -> None:
+    assert highlighted("a <b> & c", [(0, 1), (8, 9)]) == "<b>a</b> &lt;b&gt; &amp; <b>c</b>"
+    assert highlighted("text", [(2, 1), (0, 99)]) == "text"
 
 
 async def test_a_stale_or_foreign_search_button_says_the_search_expired(
@@ -253,9 +265,9 @@ async def test_html_in_the_query_is_shown_as_text(
 ) -> None:
     seed(engine, HARBOUR)
     async with running_bot(emu, bot_settings(emu, database_url), engine) as bot:
-        found = await bot.ask(USER, "/search <b>harbour</b> & <i")
+        found = await bot.ask(USER, "/search <harbour> & <storm>")
         missing = await bot.ask(USER, '/search <a href="x">volcano</a> &amp;')
-    assert (found.plain_text or "").startswith("Results for “<b>harbour</b> & <i”: 1 story")
+    assert (found.plain_text or "").startswith("Results for “<harbour> & <storm>”: 1 story")
     assert linked(found) == ["harbour"]
     assert (missing.plain_text or "").startswith(
         'Nothing found for “<a href="x">volcano</a> &amp;”'
@@ -295,9 +307,8 @@ async def test_two_articles_of_one_story_are_one_result(
     async with running_bot(emu, bot_settings(emu, database_url), engine) as bot:
         answer = await bot.ask(USER, "/search harbour storm")
     assert (answer.plain_text or "").startswith("Results for “harbour storm”: 1 story")
-    # One brief: its headline, and the other publisher under "also".
-    assert sorted(linked(answer)) == ["harbour", "harbour2"]
-    assert "Paper & Co" in (answer.plain_text or "") and "Wire & Co" in (answer.plain_text or "")
+    # One result for the story: its best-matching article.
+    assert len(linked(answer)) == 1 and linked(answer)[0] in {"harbour", "harbour2"}
 
 
 # -- /latest -------------------------------------------------------------------------------

@@ -225,3 +225,27 @@ def test_run_with_a_token_serves_the_bot_api_given_and_stops_cleanly_on_sigterm(
     assert "newsbrief bot" in err and emu.base_url in err
     secret = emu.token.split(":", 1)[1]
     assert secret not in out and secret not in err  # not even at DEBUG
+
+
+def test_search_prints_ranked_json_results_with_snippets_and_survives_any_query(
+    workdir, env, server
+) -> None:
+    env = {**env, "NEWSBRIEF_FEEDS": server.url("/feeds/lemonde-une-fr-2018-02.rss")}
+    newsbrief("db", "upgrade", cwd=workdir, env=env)
+    assert newsbrief("fetch", "--json", cwd=workdir, env=env).returncode == 0
+
+    result = newsbrief("search", "medaille", "fourcade", "--json", cwd=workdir, env=env)
+
+    assert result.returncode == 0, result.stderr
+    [top, *_] = hits = json.loads(result.stdout)
+    assert "Fourcade" in top["title"] and top["url"].startswith("http")
+    assert set(top) >= {"id", "title", "url", "source", "published", "score", "snippet"}
+    assert len(hits) <= 10
+    limited = newsbrief("search", "le", "--json", "--limit", "2", cwd=workdir, env=env)
+    assert len(json.loads(limited.stdout)) == 2
+    for hostile in ('c++ "unbalanced', "'; DROP TABLE articles; --", "NEAR(a b)", "*"):
+        answer = newsbrief("search", hostile, "--json", cwd=workdir, env=env)
+        assert answer.returncode == 0, answer.stderr
+        assert isinstance(json.loads(answer.stdout), list)
+    human = newsbrief("search", "biathlon", cwd=workdir, env=env)
+    assert human.returncode == 0 and "Fourcade" in human.stdout

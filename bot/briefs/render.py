@@ -36,7 +36,9 @@ __all__ = [
     "PARSE_MODE",
     "TELEGRAM_LIMIT",
     "BriefView",
+    "html_link",
     "plain_text",
+    "published_label",
     "render_brief",
     "render_digest",
     "safe_href",
@@ -185,7 +187,8 @@ def _attr(value: str) -> str:
     return escape(value, quote=False).replace('"', "&quot;")
 
 
-def _link(label: str, url: str | None) -> str:
+def html_link(label: str, url: str | None) -> str:
+    """``label`` escaped, linked to ``url`` when it may be linked (see :func:`safe_href`)."""
     href = safe_href(url)
     return f'<a href="{_attr(href)}">{_text(label)}</a>' if href else _text(label)
 
@@ -230,6 +233,11 @@ def _when(published: datetime, tz: ZoneInfo | None, language: str | None) -> str
     return f"{moment.day} {month} {moment.year} {moment:%H:%M}{suffix}"
 
 
+def published_label(published: datetime, tz: ZoneInfo | None, language: str | None) -> str:
+    """A publication time as briefs show it ("7 janv. 2017 14:05", in the chat's zone)."""
+    return _when(published, tz, language)
+
+
 def _hashtag(keyword: str) -> str | None:
     tag = re.sub(r"\W+", "_", keyword).strip("_")
     return f"#{tag}" if tag and not tag.isdigit() else None
@@ -250,13 +258,13 @@ class _Parts:
     def html(self) -> str:
         lines = []
         if self.title:
-            lines.append(f"<b>{_link(self.title, self.url)}</b>")
+            lines.append(f"<b>{html_link(self.title, self.url)}</b>")
         if self.summary:
             lines.append(_text(self.summary))
         if self.meta:
             lines.append(f"<i>{_text(self.meta)}</i>")
         if self.also:
-            links = ", ".join(_link(name, url) for name, url in self.also)
+            links = ", ".join(html_link(name, url) for name, url in self.also)
             lines.append(f"{_text(self.also_label)} {links}")
         if self.tags:
             lines.append(_text(" ".join(self.tags)))

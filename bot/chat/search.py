@@ -25,17 +25,18 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from bot.briefs.render import (
     TELEGRAM_LIMIT,
     BriefView,
-    render_brief,
+    html_link,
+    published_label,
     render_digest,
-    telegram_length,
+    shorten_text,
 )
 from bot.chat.common import Where, args_text, ensure_chat, html, reply, where
 from bot.chat.digests import zone
 from bot.chat.i18n import N_, t, tn
-from bot.chat.runtime import Runtime, get_runtime
+from bot.chat.runtime import get_runtime
 from storage import articles as article_queries
 from storage import chats as chat_queries
-from storage.search import parse_query, search
+from storage.search import SearchHit, search_page
 
 COMMANDS: list[tuple[str, str]] = [
     ("search", N_("Search stored news: /search WORDS")),
@@ -48,19 +49,24 @@ LATEST_DEFAULT = 5
 LATEST_MAX = 20
 REMEMBERED = 32  # searches kept per chat for their buttons; older ones expire
 QUERY_SHOWN = 100  # characters of the query repeated in the header
-SEPARATOR = "\n\n"  # between briefs, as in digests
+SEPARATOR = "\n\n"  # between results, as between the briefs of a digest
+TITLE_CHARS = 200
+SOURCE_CHARS = 60
 BUTTON = re.compile(r"search:([0-9]{1,4}):([A-Za-z0-9_-]{1,16})")
 SEARCHES_KEY = "searches"
 
 
 @dataclass(frozen=True, slots=True)
 class ResultPage:
-    """One page of results, composed in a worker thread: what the message shows."""
+    """One page of results, read in a worker thread: what the message shows."""
 
     page: int  # 0-based, after clamping to the pages there are
-    total: int  # matching stories in all
-    views: list[BriefView]
+    total: int  # matching stories in all (a lower bound when estimated)
+    hits: list[SearchHit]
     tz: ZoneInfo
+    estimated: bool = False
+    error: str | None = None  # why the query could not run (see storage.search.SearchPage)
+    understood: str = ""  # what the engine made of the query, to show back
 
     @property
     def pages(self) -> int:
@@ -91,19 +97,24 @@ def remember(chat_data: MutableMapping[Any, Any] | None, query: str) -> str:
 # -- composing and rendering ------------------------------------------------------------------
 
 
-def _compose_page(
-    runtime: Runtime, session: Session, here: Where, query: str, page: int
-) -> ResultPage:
+def _compose_page(session: Session, here: Where, query: str, page: int) -> ResultPage:
     chat = chat_queries.get_chat(session, here.chat_id)
     tz = zone(chat.timezone if chat else None)
-    hits, total = search(session, query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-    last = max(0, -(-total // PAGE_SIZE) - 1)
-    if not hits and total and page > last:
+    found = search_page(session, query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    last = max(0, -(-found.total // PAGE_SIZE) - 1)
+    if not found.hits and found.total and page > last:
         # Fewer results than when the button was made (stories were removed): the last page.
         page = last
-        hits, total = search(session, query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-    views = [view for _, view in runtime.briefs.many(session, [h.story_id for h in hits])]
-    return ResultPage(page=page, total=total, views=views, tz=tz)
+        found = search_page(session, query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    return ResultPage(
+        page=page,
+        total=found.total,
+        hits=found.hits,
+        tz=tz,
+        estimated=found.total_is_estimate,
+        error=found.error,
+        understood=found.query.describe(),
+    )
 
 
 def _shown(query: str) -> str:
@@ -115,6 +126,13 @@ def _shown(query: str) -> str:
 
 def _header(lang: str, query: str, result: ResultPage) -> str:
     shown = _shown(query)
+    if result.estimated:
+        return t(
+            lang,
+            "Results for “{query}”: more than {count} stories",
+            query=shown,
+            count=result.total,
+        )
     text = tn(
         lang,
         "Results for “{query}”: {count} story",
@@ -127,16 +145,37 @@ def _header(lang: str, query: str, result: ResultPage) -> str:
     return text
 
 
+def highlighted(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` escaped for Telegram HTML with each span in bold (spans never overlap)."""
+    out, at = [], 0
+    for start, end in sorted(spans):
+        if start < at or end > len(text) or start >= end:
+            continue  # a malformed span is dropped, never allowed to break the markup
+        out.append(html(text[at:start]))
+        out.append(f"<b>{html(text[start:end])}</b>")
+        at = end
+    out.append(html(text[at:]))
+    return "".join(out)
+
+
+def render_hit(hit: SearchHit, tz: ZoneInfo) -> str:
+    """One result: the linked title, "source · date", and the snippet with the matched words
+    in bold. Titles and sources are shortened as plain text before any markup is added."""
+    title = shorten_text(" ".join(hit.title.split()), TITLE_CHARS) or "…"
+    head = html_link(title, hit.url)
+    meta = shorten_text(" ".join(hit.source.split()), SOURCE_CHARS)
+    if hit.published_at is not None:
+        meta += " · " + published_label(hit.published_at, tz, hit.language)
+    lines = [f"<b>{head}</b>", f"<i>{html(meta)}</i>"]
+    if hit.snippet:
+        lines.append(highlighted(hit.snippet, hit.highlights))
+    return "\n".join(lines)
+
+
 def render_page(lang: str, query: str, result: ResultPage) -> str:
-    """The header and the page's briefs as ONE message: each brief gets an equal share of
-    what the header leaves, so Next never skips a brief that did not fit."""
-    header = _header(lang, query, result)
-    heading = f"<b>{html(header)}</b>"
-    room = TELEGRAM_LIMIT - telegram_length(heading) - len(SEPARATOR) * len(result.views)
-    # The header is at most a few hundred units (the query is cut), so each share is ~750.
-    share = room // max(1, len(result.views))
-    blocks = [render_brief(view, tz=result.tz, limit=share) for view in result.views]
-    return SEPARATOR.join([heading, *blocks])
+    """The header and the page's results as ONE message (five short results always fit)."""
+    heading = f"<b>{html(_header(lang, query, result))}</b>"
+    return SEPARATOR.join([heading, *(render_hit(hit, result.tz) for hit in result.hits)])
 
 
 def page_buttons(lang: str, token: str, result: ResultPage) -> InlineKeyboardMarkup | None:
@@ -158,13 +197,25 @@ def _no_results(lang: str, query: str) -> str:
     )
 
 
+def _cannot_search(lang: str, query: str, error: str) -> str:
+    if error == "only_exclusions":
+        return t(lang, "A search needs at least one word to look for, not only -words.")
+    if error == "unknown_source":
+        return t(lang, "No feed matches that source: name. /feeds lists them.")
+    return t(
+        lang,
+        "Usage: /search WORDS, e.g. /search election results. "
+        "Stories containing every word are shown, best match first.",
+    )
+
+
 # -- handlers ---------------------------------------------------------------------------------
 
 
 async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     runtime, here = get_runtime(context), where(update)
     query = " ".join(args_text(context).split())
-    if not parse_query(query):
+    if not query:
         usage = t(
             here.lang,
             "Usage: /search WORDS, e.g. /search election results. "
@@ -173,9 +224,11 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, usage)
         return
     await ensure_chat(runtime, here)
-    # Composing briefs is CPU work: in the worker thread, with the query.
-    result = await runtime.db(lambda s: _compose_page(runtime, s, here, query, 0))
-    if not result.views:
+    result = await runtime.db(lambda s: _compose_page(s, here, query, 0))
+    if result.error is not None:
+        await reply(update, _cannot_search(here.lang, query, result.error))
+        return
+    if not result.hits:
         await reply(update, _no_results(here.lang, query))
         return
     token = remember(context.chat_data, query)
@@ -197,9 +250,9 @@ async def search_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.answer(t(here.lang, "This search has expired, send it again."))
         return
     page, token, remembered = int(match[1]), match[2], words
-    result = await runtime.db(lambda s: _compose_page(runtime, s, here, remembered, page))
+    result = await runtime.db(lambda s: _compose_page(s, here, remembered, page))
     await query.answer()
-    if not result.views:
+    if not result.hits:
         text, markup = _no_results(here.lang, words), None
     else:
         text = render_page(here.lang, words, result)
