@@ -11,8 +11,7 @@ import asyncio
 import datetime as dtm
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from telegram import (
@@ -41,6 +40,7 @@ from telegram.ext import (
 )
 
 from tests.support.botapi import BotAPIEmulator, parse_html, utf16_len
+from tests.support.botharness import wait_for
 
 CHAT = 4242
 
@@ -49,16 +49,6 @@ CHAT = 4242
 async def bot(emu: BotAPIEmulator) -> AsyncIterator[Bot]:
     async with Bot(emu.token, base_url=emu.bot_base_url) as client:
         yield client
-
-
-async def wait_for(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll until ``condition()`` is truthy; a deadline, not a fixed sleep, keeps tests fast."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
-    return result
 
 
 # -- requests and answers ------------------------------------------------------------------
