@@ -22,8 +22,11 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
+from storage.snippets import PREFIX_MIN, fold, fold_with_map, highlight_spans, is_unspaced
+
+# fold, fold_with_map, highlight_spans, is_unspaced and PREFIX_MIN live in storage.snippets
+# (pure text helpers shared with snippets); re-exported here for existing importers.
 __all__ = ["MAX_TERM_LENGTH", "MAX_WORDS", "PREFIX_MIN", "Phrase", "Query", "Term", "fold"]
 __all__ += ["fold_with_map", "fts5_exclusions", "fts5_query", "highlight_spans", "is_unspaced"]
 __all__ += ["map_words", "parse_query", "tsquery_exclusions", "tsquery_text", "words_of"]
@@ -31,10 +34,6 @@ __all__ += ["map_words", "parse_query", "tsquery_exclusions", "tsquery_text", "w
 MAX_WORDS = 16  # words in a whole query (phrase words count); more is a pasted paragraph
 MAX_TERM_LENGTH = 64
 MAX_SOURCE_LENGTH = 100
-# Shorter words match exactly unless followed by "*": "uk" must not find "ukraine", nor
-# "off" every "office" (a prefix that common also costs a scan of many index terms); four
-# letters still find inflections ("шахт" → "шахтах", "vote" → "voters").
-PREFIX_MIN = 4
 _MAX_INPUT = 4096
 _QUOTES = frozenset('"“”„‟«»')
 # Punctuation inside a word ("covid-19", "l'élection", "U.S.", "AT&T", "12:30") joins its
@@ -46,12 +45,6 @@ _LANG = re.compile(r"([a-z]{2})(?:[-_][a-z0-9]{1,8})*")
 _SINCE_SPAN = re.compile(r"([0-9]{1,5})([hdw])")
 _SINCE_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Scripts written without spaces between words: both engines index a whole run as one token.
-# Thai and Lao, Myanmar, Khmer, Hiragana and Katakana, CJK ideographs (with extensions and
-# compatibility forms), half-width Katakana.
-_UNSPACED = [(0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF)]
-_UNSPACED += [(0x31F0, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)]
-_UNSPACED += [(0xFF66, 0xFF9D), (0x20000, 0x3FFFF)]
 
 
 def _is_word_char(ch: str) -> bool:
@@ -76,11 +69,6 @@ def words_of(text: str) -> list[str]:
                 words.append(word)
             current = []
     return words
-
-
-def is_unspaced(word: str) -> bool:
-    """Whether ``word`` has a character of a script written without spaces (CJK, Thai...)."""
-    return any(lo <= ord(ch) <= hi for ch in word for lo, hi in _UNSPACED)
 
 
 def _prefix_rule(word: str) -> bool:
@@ -348,69 +336,6 @@ def parse_query(text: str, *, now: datetime | None = None) -> Query:
             for atom in _chunk_atoms(chunk):
                 parts.add(atom, negated)
     return parts.query()
-
-
-# --- folding and highlighting --------------------------------------------------------------
-
-
-@lru_cache(maxsize=16384)
-def _fold_char(ch: str) -> str:
-    if ch.isascii():
-        return ch.lower()
-    base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-    folded = base.casefold()
-    return folded if len(folded) == len(base) else base.lower()
-
-
-def fold(text: str) -> str:
-    """Case and accents folded the way both indexes do (near enough for highlighting)."""
-    return "".join(_fold_char(ch) for ch in text)
-
-
-def fold_with_map(text: str) -> tuple[str, list[int] | None]:
-    """``fold(text)`` and, when lengths changed, where each folded character came from
-    (one entry more than characters: the end). None: the same positions."""
-    chars = set(text)
-    folds = {ch: _fold_char(ch) for ch in chars}
-    if all(len(f) == 1 for f in folds.values()):
-        return text.translate({ord(ch): f for ch, f in folds.items()}), None
-    pieces, origin = [], []
-    for index, ch in enumerate(text):
-        piece = folds[ch]
-        pieces.append(piece)
-        origin.extend([index] * len(piece))
-    origin.append(len(text))
-    return "".join(pieces), origin
-
-
-def _highlight_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
-    alternatives = []
-    for term in terms:
-        word = re.escape(term)
-        if is_unspaced(term):
-            alternatives.append(word)  # anywhere: these scripts have no word boundaries
-        elif len(term) >= PREFIX_MIN:
-            alternatives.append(rf"(?<!\w){word}\w*")
-        else:
-            alternatives.append(rf"(?<!\w){word}(?!\w)")
-    return re.compile("|".join(alternatives)) if alternatives else None
-
-
-def highlight_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
-    """(start, end) of each word of ``text`` matching a folded term, in order: whole words
-    for prefixes ("élect" marks "Élections"), exact words under PREFIX_MIN letters."""
-    pattern = _highlight_pattern(tuple(sorted(set(terms), key=lambda t: (-len(t), t))))
-    if pattern is None or not text:
-        return []
-    folded, origin = fold_with_map(text)
-    spans = []
-    for match in pattern.finditer(folded):
-        if match.end() > match.start():
-            if origin is None:
-                spans.append((match.start(), match.end()))
-            else:
-                spans.append((origin[match.start()], origin[match.end()]))
-    return spans
 
 
 # --- compiling -----------------------------------------------------------------------------

@@ -40,17 +40,17 @@ from sqlmodel import Session
 from storage.models import UTCDateTime
 from storage.query import (
     Query,
-    fold,
     fts5_exclusions,
     fts5_query,
-    highlight_spans,
     map_words,
     parse_query,
     tsquery_exclusions,
     tsquery_text,
     words_of,
 )
+from storage.snippets import SNIPPET_WIDTH, fold, make_snippet
 
+# SNIPPET_WIDTH and make_snippet live in storage.snippets; re-exported for existing importers.
 __all__ = ["SNIPPET_WIDTH", "SearchHit", "SearchPage", "make_snippet", "search", "search_page"]
 
 COUNT_ROWS = 1000  # matching articles looked at to count stories; beyond, "N+"
@@ -62,9 +62,6 @@ WIDEN = 8
 JOINED_K = 1024  # candidates at least when a filter is checked on them (lang:, big source:)
 MAX_K = 16384  # past this many candidates, rank only the articles passing the filters
 FEED_LIST_MAX = 20000  # articles of the source: feeds that FTS5 may filter on by id
-SNIPPET_WIDTH = 200
-SNIPPET_CONTEXT = 50  # characters shown before the first match, at most
-_SNIPPET_SCAN = 50_000  # characters of a body searched for matches
 _FTS5_RANK = "bm25(articles_fts, 10.0, 1.0)"  # columns: title, text
 _TS_WEIGHTS = "'{0.1, 0.1, 0.2, 1.0}'::float4[]"  # D, C, B (text), A (title)
 
@@ -428,51 +425,7 @@ def _sample(session: Session, plan: _Plan, cap: int) -> tuple[int, int, int]:
     return int(row.n), int(row.kept), int(row.stories)
 
 
-# --- snippets and hits ---------------------------------------------------------------------
-
-
-def _window_start(body: str, spans: list[tuple[int, int]], width: int) -> int:
-    """Where the snippet starts: a little before the match whose window shows the most
-    different matched words (the first such), at a sentence or word start."""
-    best, best_seen = 0, -1
-    for start, _ in spans[:32]:
-        begin = max(0, start - SNIPPET_CONTEXT)
-        seen = {fold(body[s:e]) for s, e in spans if s >= begin and e <= begin + width}
-        if len(seen) > best_seen:
-            best, best_seen = begin, len(seen)
-    if best == 0:
-        return 0
-    anchor = min(s for s, _ in spans if s >= best)
-    sentence = max(body.rfind(mark, best, anchor) for mark in (". ", "! ", "? "))
-    if sentence != -1:
-        return sentence + 2
-    space = body.find(" ", best, anchor)
-    return space + 1 if space != -1 else best
-
-
-def make_snippet(
-    text: str, terms: Sequence[str], *, width: int = SNIPPET_WIDTH
-) -> tuple[str, list[tuple[int, int]]]:
-    """A plain-text window of at most ``width`` characters of ``text`` (whitespace made
-    single spaces) around its first matches of the folded ``terms``, or its lead when none
-    matches; and the (start, end) spans of the matched words in it."""
-    body = " ".join(text[:_SNIPPET_SCAN].split())
-    spans = highlight_spans(body, terms)
-    if len(body) <= width:
-        return body, spans
-    start = _window_start(body, spans, width) if spans else 0
-    if len(body) - start < width - 1:  # near the end: show as much before as fits
-        earliest = len(body) - width + 1
-        space = body.find(" ", earliest, start)
-        start = space + 1 if space != -1 else min(earliest, start)
-    prefix = "…" if start > 0 else ""
-    end, suffix = start + width - len(prefix), ""
-    if end < len(body):  # cut at a space, leaving room for the "…"
-        space = body.rfind(" ", start, end)
-        end, suffix = (space if space > start else end - 1), "…"
-    snippet = prefix + body[start:end] + suffix
-    shift = len(prefix) - start
-    return snippet, [(s + shift, min(e, end) + shift) for s, e in spans if start <= s < end]
+# --- hits ---------------------------------------------------------------------------------
 
 
 def _hits(session: Session, rows: list[_Row], query: Query) -> list[SearchHit]:

@@ -1,5 +1,5 @@
 """The search query language (storage.query, pure): every syntax form, precedence, quoting,
-operators and dates, what the compilers write, folding and highlight spans, and hostile text."""
+operators and dates, what the compilers write, and hostile text."""
 
 from __future__ import annotations
 
@@ -17,11 +17,8 @@ from storage.query import (
     Phrase,
     Query,
     Term,
-    fold,
-    fold_with_map,
     fts5_exclusions,
     fts5_query,
-    highlight_spans,
     map_words,
     parse_query,
     tsquery_exclusions,
@@ -211,36 +208,6 @@ def test_map_words_splits_joins_and_drops_words() -> None:
     assert changed.excluded == ()
 
 
-# --- folding and highlighting --------------------------------------------------------------
-
-
-def test_fold_removes_case_and_accents() -> None:
-    assert fold("Élection MÜNCHEN Côte ПРИВЕТ Ἀθῆναι") == "election munchen cote привет αθηναι"
-    assert fold("Ærø") == "ærø"  # no decomposition: FTS5's unicode61 keeps them too
-
-
-def test_fold_with_map_points_back_into_the_original_text() -> None:
-    folded, origin = fold_with_map("ﬁne e\u0301té")  # a ligature and a decomposed accent
-    assert folded == "fine ete"
-    assert origin is not None
-    assert [origin[i] for i in range(len(folded))] == [0, 0, 1, 2, 3, 4, 6, 7]
-    assert fold_with_map("Plain") == ("plain", None)
-
-
-def test_highlights_cover_whole_words_for_prefixes_and_exact_short_words() -> None:
-    text = "Les Élections à MÜNCHEN: uk, UKRAINE, Uk."
-    spans = highlight_spans(text, ["elect", "munchen", "uk"])
-    assert [text[s:e] for s, e in spans] == ["Élections", "MÜNCHEN", "uk", "Uk"]
-
-
-def test_highlights_find_unspaced_scripts_anywhere_and_map_decomposed_text() -> None:
-    assert highlight_spans("東京都知事選挙の結果", ["知事"]) == [(3, 5)]
-    text = "Une e\u0301lection"
-    [(start, end)] = highlight_spans(text, ["election"])
-    assert text[start:end] == "e\u0301lection"
-    assert highlight_spans("", ["x"]) == [] and highlight_spans("x", []) == []
-
-
 # --- hostile input -------------------------------------------------------------------------
 
 TRICKY = [
@@ -283,16 +250,6 @@ def test_any_text_parses_and_compiles_to_quoted_words_only(text: str) -> None:
         if compiled is not None:
             words = [w.removeprefix("-") for w in _lexemes(compiled, TSQUERY_SYNTAX)]
             assert all(_only_words(w) and w for w in words)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=200), st.lists(st.text(min_size=1, max_size=6), max_size=4))
-def test_highlight_spans_are_ordered_and_inside_the_text(text: str, terms: list[str]) -> None:
-    spans = highlight_spans(text, [fold(t) for t in terms])
-    ends = [0]
-    for start, end in spans:
-        assert ends[-1] <= start < end <= len(text)
-        ends.append(end)
 
 
 @pytest.mark.parametrize("text", ["x" * 100_000, "a " * 50_000, '"' * 10_000, "-" * 10_000])

@@ -20,8 +20,7 @@ from storage import feeds as feed_queries
 from storage import search as search_module
 from storage.articles import NewArticle
 from storage.models import Article, Feed
-from storage.query import fold
-from storage.search import make_snippet, search, search_page
+from storage.search import search, search_page
 from tests.support.corpus import parsed_entries
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -509,7 +508,7 @@ def test_small_candidate_sets_widen_to_the_same_results(
         assert any(estimated for _, estimated in _all_pages(session, "storm")[1])
 
 
-# --- snippets and highlights ---------------------------------------------------------------
+# --- snippets of hits (the window itself: tests/test_snippets.py) --------------------------
 
 LONG = (
     "Le gouvernement a présenté son budget. Les syndicats ont réagi vivement. "
@@ -522,52 +521,6 @@ LONG = (
 
 def _marked(snippet: str, spans: list[tuple[int, int]]) -> list[str]:
     return [snippet[s:e] for s, e in spans]
-
-
-def test_a_snippet_is_a_window_around_the_first_matches() -> None:
-    snippet, spans = make_snippet(LONG, ["election", "candidat"])
-    assert len(snippet) <= 200
-    assert snippet.startswith("…Après des mois") and snippet.endswith("…")
-    assert _marked(snippet, spans) == ["Élections", "candidats"]
-
-
-def test_a_snippet_without_matches_is_the_lead_cut_at_a_word() -> None:
-    snippet, spans = make_snippet(LONG, ["volcano"])
-    assert snippet.startswith("Le gouvernement") and snippet.endswith("…")
-    assert len(snippet) <= 200 and snippet[-2] != " " and spans == []
-    assert LONG.startswith(snippet[:-1])
-
-
-def test_a_short_text_is_the_whole_snippet_with_whitespace_made_plain() -> None:
-    snippet, spans = make_snippet("  Une\n\télection   à  Paris ", ["election", "paris"])
-    assert snippet == "Une élection à Paris"
-    assert _marked(snippet, spans) == ["élection", "Paris"]
-    assert make_snippet("", ["x"]) == ("", [])
-
-
-def test_a_match_near_the_end_is_shown_with_what_comes_before() -> None:
-    text = "Filler words go on. " * 20 + "At last the volcano erupted."
-    snippet, spans = make_snippet(text, ["volcano"])
-    assert snippet.startswith("…") and snippet.endswith("erupted.") and len(snippet) > 190
-    assert _marked(snippet, spans) == ["volcano"]
-    cjk = "新規定将于明年实施" * 30 + "東京"  # no spaces to cut at
-    snippet, spans = make_snippet(cjk, ["東京"])
-    assert len(snippet) == 200 and snippet.endswith("東京") and _marked(snippet, spans) == ["東京"]
-
-
-def test_a_snippet_prefers_the_window_showing_more_different_words() -> None:
-    text = "Wind alone here. " + "Filler words go on. " * 12 + "Then wind and rain came."
-    snippet, spans = make_snippet(text, ["wind", "rain"], width=60)
-    assert _marked(snippet, spans) == ["wind", "rain"]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=600), st.lists(st.text(min_size=1, max_size=5), max_size=3))
-def test_any_snippet_fits_and_its_highlights_match(text: str, terms: list[str]) -> None:
-    folded = [fold(t) for t in terms]
-    snippet, spans = make_snippet(text, folded)
-    assert len(snippet) <= 200
-    assert all(0 <= s < e <= len(snippet) and "…" not in snippet[s:e] for s, e in spans)
 
 
 def test_hits_carry_the_snippet_and_highlights_of_their_body(engine: Engine) -> None:
