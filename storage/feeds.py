@@ -44,6 +44,11 @@ def find_feed(session: Session, ref: str) -> Feed | None:
     return session.exec(select(Feed).where(Feed.url == ref)).first()
 
 
+def find_feed_by_key(session: Session, url_key: str) -> Feed | None:
+    """The feed stored under this scheme-, www- and slash-insensitive URL key, if any."""
+    return session.exec(select(Feed).where(Feed.url_key == url_key)).first()
+
+
 def due_feeds(session: Session, now: datetime, *, all_feeds: bool = False) -> Sequence[Feed]:
     query = select(Feed).where(Feed.enabled == True)  # noqa: E712  (SQL expression)
     if not all_feeds:

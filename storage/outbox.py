@@ -355,7 +355,7 @@ def move_chat(session: Session, old_id: int, new_id: int) -> None:
 
 
 def outbox_counts(session: Session, since: datetime) -> dict[str, int]:
-    """Pending rows now; sent, failed and skipped since ``since`` (for /stats)."""
+    """Pending rows now; rows sent since ``since``; rows queued since then that failed for good."""
     pending = session.exec(
         select(func.count()).select_from(OutboxItem).where(OutboxItem.state == PENDING)
     ).one()
@@ -367,6 +367,6 @@ def outbox_counts(session: Session, since: datetime) -> dict[str, int]:
     failed = session.exec(
         select(func.count())
         .select_from(OutboxItem)
-        .where(col(OutboxItem.state).in_([FAILED]), col(OutboxItem.created_at) >= since)
+        .where(OutboxItem.state == FAILED, col(OutboxItem.created_at) >= since)
     ).one()
     return {"pending": int(pending), "sent": int(sent), "failed": int(failed)}

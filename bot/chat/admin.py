@@ -14,7 +14,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import (
     BaseHandler,
@@ -36,7 +36,8 @@ from bot.ingest.urls import canonical_url, url_key
 from storage import articles as article_queries
 from storage import chats as chat_queries
 from storage import feeds as feed_queries
-from storage.models import Article, Chat, Feed, OutboxItem, Subscription
+from storage import outbox
+from storage.models import Article, Chat, Feed, Subscription
 
 COMMANDS: list[tuple[str, str]] = []
 ADMIN_COMMANDS: list[tuple[str, str]] = [
@@ -239,7 +240,7 @@ async def _find_feed_url(fetcher: Fetcher, url: str, lang: str) -> tuple[str | N
 
 def _existing_feed(session: Session, url: str) -> Feed | None:
     key = url_key(canonical_url(url))
-    return session.exec(select(Feed).where(Feed.url_key == key)).first() if key else None
+    return feed_queries.find_feed_by_key(session, key) if key else None
 
 
 @admin_only
@@ -378,24 +379,19 @@ async def feedstatus_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 def _stats(session: Session) -> dict[str, int]:
-    figures = article_queries.counts(session)
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    messages = outbox.outbox_counts(session, midnight)
 
-    def count(model: type, *clauses: object) -> int:
-        query = select(func.count()).select_from(model)
-        for clause in clauses:
-            query = query.where(clause)  # type: ignore[arg-type]
-        return int(session.exec(query).one())
+    def count(model: type) -> int:
+        return int(session.exec(select(func.count()).select_from(model)).one())
 
     return {
-        **figures,
+        **article_queries.counts(session),
         "chats": count(Chat),
         "subscriptions": count(Subscription),
-        "sent_today": count(
-            OutboxItem, col(OutboxItem.state) == "sent", col(OutboxItem.sent_at) >= midnight
-        ),
-        "pending": count(OutboxItem, col(OutboxItem.state) == "pending"),
-        "failed": count(OutboxItem, col(OutboxItem.state) == "failed"),
+        "sent_today": messages["sent"],
+        "pending": messages["pending"],
+        "failed": messages["failed"],
     }
 
 
