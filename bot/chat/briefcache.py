@@ -2,7 +2,7 @@
 
 Composing a brief (picking the member, summarising, keywords) costs tens of milliseconds; a
 push to thousands of chats needs the same few briefs thousands of times. The cache keys on the
-story id and its article count, so a story that gained a publisher is composed again.
+story id and its stored article count, so a story that gained a publisher is composed again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bot.briefs.render import BriefView
 from bot.briefs.stories import StoryMember
 from bot.briefs.summarize import ExtractiveSummarizer, Summarizer
 from storage import articles as article_queries
-from storage.models import Article
+from storage.models import Article, Story
 
 
 def member_of(article: Article, source: str) -> StoryMember:
@@ -55,15 +55,20 @@ class BriefCache:
 
     def get(self, session: Session, story_id: int) -> BriefView | None:
         """The brief of one story, or None when the story has no articles left."""
-        rows = article_queries.story_members_with_source(session, story_id)
-        if not rows:
+        story = session.get(Story, story_id)
+        if story is None:
             return None
-        key = (story_id, len(rows))
+        # Keyed on the stored article count, so a cached brief costs one primary-key read,
+        # not a load of every member's text (a push reads the same briefs for each chat).
+        key = (story_id, story.article_count)
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
                 return found
+        rows = article_queries.story_members_with_source(session, story_id)
+        if not rows:
+            return None
         view = compose_brief([member_of(a, s) for a, s in rows], self._summarizer_now())
         with self._lock:
             self._items[key] = view

@@ -57,8 +57,14 @@ def _catalog(language: str) -> _Catalog:
 
 def available_languages() -> list[str]:
     """English plus every language with a catalogue."""
+    return list(_languages())
+
+
+@functools.cache
+def _languages() -> tuple[str, ...]:
+    # Read once: every incoming update asks (pick_language), and the catalogues ship with the code.
     found = {p.parent.parent.name for p in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
-    return [DEFAULT_LANGUAGE, *sorted(found - {DEFAULT_LANGUAGE})]
+    return (DEFAULT_LANGUAGE, *sorted(found - {DEFAULT_LANGUAGE}))
 
 
 def pick_language(code: str | None) -> str:
@@ -67,7 +73,7 @@ def pick_language(code: str | None) -> str:
     if not code:
         return DEFAULT_LANGUAGE
     base = code.replace("_", "-").split("-")[0].lower()
-    return base if base in available_languages() else DEFAULT_LANGUAGE
+    return base if base in _languages() else DEFAULT_LANGUAGE
 
 
 def t(language: str | None, message: str, /, **values: object) -> str:
