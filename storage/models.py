@@ -130,6 +130,8 @@ class Chat(SQLModel, table=True):
     type: str = Field(default="private", max_length=16)
     title: str | None = Field(default=None, sa_column=Column(Text))
     language: str | None = Field(default=None, max_length=16)
+    # Set by /language; None follows each user's Telegram language.
+    chosen_language: str | None = Field(default=None, max_length=16)
     timezone: str = Field(default="UTC", max_length=64)
     active: bool = True
     mode: str = Field(default="instant", max_length=16)  # instant | digest
