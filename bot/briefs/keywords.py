@@ -74,7 +74,13 @@ def extract_keywords(
     """
     if top < 1:
         return []
-    body = f"{title}\n\n{text}" if title else text
+    # A full stop after the headline: yake reads a blank line as no boundary at all and would
+    # pair the headline's last word with the lede's first ("Rocheval Profitant").
+    body = (
+        f"{title.rstrip()}{'' if title.rstrip()[-1:] in '.!?…' else '.'}\n\n{text}"
+        if title
+        else text
+    )
     if not body.strip():
         return []
     lang = normalize_language(language)
