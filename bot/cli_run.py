@@ -14,7 +14,6 @@ from sqlmodel import Session
 
 from bot.cli import app, err, fail, print_json, settings_from
 from bot.settings import Settings
-from storage import articles as article_queries
 
 out = Console()
 
@@ -56,69 +55,11 @@ def run_bot(settings: Settings) -> None:
     engine.dispose()
 
 
-def run_demo(settings: Settings, *, stories: int = 20) -> None:
-    """Serve the bundled demo feeds on 127.0.0.1, run the whole pipeline, print the briefs."""
-    from bot.briefs.compose import compose_brief
-    from bot.briefs.render import render_brief
-    from bot.briefs.summarize import ExtractiveSummarizer
-    from bot.chat.briefcache import member_of
-    from bot.demo.console import telegram_html_to_rich
-    from bot.demo.server import DemoFeedServer
-    from bot.services import add_feed, ingestor, open_engine
-    from storage.feeds import DuplicateFeedError
-    from storage.migrate import upgrade
+def run_demo(settings: Settings) -> None:
+    """The offline demo (bot/demo/run.py): the pipeline on SQLite, the briefs printed."""
+    from bot.demo.run import run_demo as demo
 
-    demo = settings.model_copy(
-        update={
-            # The demo keeps its own database so it never mixes with real data.
-            "database_url": "sqlite:///data/demo.db",
-            "allow_private_networks": True,  # its feeds are served on 127.0.0.1
-            "extract_teasers": False,
-        }
-    )
-    engine = open_engine(demo, check=False)
-    upgrade(engine)
-    err.print("[bold]newsbrief offline demo[/] — no NEWSBRIEF_BOT_TOKEN set\n")
-    with DemoFeedServer() as server:
-        for url in server.urls():
-            try:
-                add_feed(engine, url)
-            except DuplicateFeedError as exc:
-                # The port changes between runs; point the stored feed at today's address.
-                with Session(engine) as session:
-                    exc.existing.url = url
-                    session.add(exc.existing)
-                    session.commit()
-
-        async def cycle() -> None:
-            async with ingestor(demo, engine) as ing:
-                report = await ing.run_cycle(all_feeds=True)
-            err.print(
-                f"fetched {len(report.feeds)} feeds: {report.total('new')} new articles, "
-                f"{report.total('duplicate')} duplicates, {report.count('failed')} failed\n"
-            )
-
-        asyncio.run(cycle())
-
-    summarizer = ExtractiveSummarizer()
-    with Session(engine) as session:
-        for story_id in article_queries.latest_story_ids(session, stories):
-            rows = article_queries.story_members_with_source(session, story_id)
-            if not rows:
-                continue
-            brief = compose_brief([member_of(a, s) for a, s in rows], summarizer)
-            out.print(
-                Panel(
-                    telegram_html_to_rich(render_brief(brief)),
-                    title=f"story #{story_id} · {len(rows)} article(s)",
-                    title_align="left",
-                    width=min(out.width, 100),
-                )
-            )
-    err.print(
-        "\nTo publish these briefs on Telegram: create a bot with @BotFather, put its token in "
-        ".env as NEWSBRIEF_BOT_TOKEN=…, and run `make run` again."
-    )
+    demo(settings, out, err)
 
 
 @app.command()

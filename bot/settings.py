@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     backlog_digest: int = Field(
         5, ge=1, description="an instant chat owed more stories at once gets one digest"
     )
+
+    # The offline demo (`make run` without a token): default feeds when reachable, else bundled.
+    demo_source: Literal["auto", "online", "bundled"] = "auto"
 
     # Logging
     log_level: str = "INFO"

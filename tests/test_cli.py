@@ -49,6 +49,8 @@ def env(tmp_path: Path) -> dict[str, str]:
         "NEWSBRIEF_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "NEWSBRIEF_ALLOW_PRIVATE_NETWORKS": "true",
         "NEWSBRIEF_EXTRACT_TEASERS": "false",
+        # The demo's "auto" would probe the internet; tests stay on 127.0.0.1.
+        "NEWSBRIEF_DEMO_SOURCE": "bundled",
     }
 
 
