@@ -6,10 +6,10 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
-from storage.models import Feed, utcnow
+from storage.models import Feed, host_key, utcnow
 
 
 class DuplicateFeedError(ValueError):
@@ -26,7 +26,7 @@ def add_feed(session: Session, url: str, url_key: str, *, title: str | None = No
     ).first()
     if existing is not None:
         raise DuplicateFeedError(existing)
-    feed = Feed(url=url, url_key=url_key, title=title)
+    feed = Feed(url=url, url_key=url_key, title=title, host=host_key(url))
     session.add(feed)
     session.commit()
     session.refresh(feed)
@@ -77,11 +77,24 @@ def record_fetch(
     site_url: str | None = None,
     language: str | None = None,
     boilerplate: frozenset[str] | None = None,
+    lease_owner: str | None = None,
 ) -> None:
-    """Store the outcome of one fetch. Errors count up (for backoff); a success resets them."""
+    """Store the outcome of one fetch. Errors count up (for backoff); a success resets them.
+
+    ``lease_owner``: the worker that claimed the feed (storage/leases.py); its lease ends in
+    the same transaction that moves ``next_check_at`` on, so the feed is never free and still
+    due at once (fetched twice in a cycle) nor leased and already done. A lease that has passed
+    to another worker meanwhile is left alone.
+    """
     feed = session.get(Feed, feed_id)
     if feed is None:  # removed while it was being fetched
         return
+    if lease_owner is not None:
+        session.execute(
+            update(Feed)
+            .where(col(Feed.id) == feed_id, col(Feed.lease_owner) == lease_owner)
+            .values(lease_owner=None, lease_until=None)
+        )
     now = utcnow()
     feed.last_fetch_at = now
     feed.last_status = status

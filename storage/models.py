@@ -9,14 +9,36 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import BigInteger, Column, Dialect, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Dialect,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def host_key(url: str) -> str:
+    """The server a URL is fetched from, as politeness limits count it: the lower-cased host
+    name, with the port when one is given (the fetcher's per-host slots use the same unit)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: the URL will fail to fetch anyway
+        port = None
+    return f"{host}:{port}" if port else host
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -51,6 +73,8 @@ class Feed(SQLModel, table=True):
     """A feed URL and what we know about fetching it."""
 
     __tablename__ = "feeds"
+    # Due feeds are found by next check time, on every tick and every worker's claim.
+    __table_args__ = (Index("ix_feeds_next_check_at", "next_check_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     url: str = Field(sa_column=Column(Text, nullable=False, unique=True))
@@ -72,6 +96,25 @@ class Feed(SQLModel, table=True):
     last_success_at: datetime | None = Field(default=None, sa_column=_ts())
     # Learned boilerplate: normalised paragraphs recurring across this feed's articles (JSON list).
     boilerplate: str | None = Field(default=None, sa_column=Column(Text))
+    # Fetch workers on PostgreSQL (storage/leases.py): the host counted by the cross-worker
+    # per-host limit (kept equal to host_key(url) by the listener below), and the worker that
+    # has claimed the feed until when. An expired lease is free again: a dead worker's feeds
+    # return to the pool by themselves.
+    host: str = Field(default="", sa_column=Column(Text, nullable=False, index=True))
+    lease_owner: str | None = Field(default=None, sa_column=Column(Text))
+    lease_until: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+
+
+@event.listens_for(Feed, "before_insert")
+@event.listens_for(Feed, "before_update")
+def _keep_host_in_step(_mapper: Any, _connection: Any, feed: Feed) -> None:
+    # Every Feed written through the ORM (added, or its URL changed) gets its host from its URL,
+    # so no caller can forget it and the per-host lease counts never see a stale host.
+    key = host_key(feed.url)
+    if feed.host != key:
+        feed.host = key
 
 
 class Story(SQLModel, table=True):

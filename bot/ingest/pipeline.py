@@ -5,11 +5,17 @@ every failure says which step failed. A broken feed is recorded with its reason 
 it never stops the cycle. CPU work (parsing, cleaning, hashing) runs in worker threads and the
 database work is serialised behind one lock, because SQLite has one writer and the in-memory
 near-duplicate index must see articles in the order they are stored.
+
+On PostgreSQL several processes may ingest into one database (`newsbrief worker`, the bot's own
+fetch tick, `newsbrief fetch`): each claims due feeds through leases (storage/leases.py) instead
+of reading the due list, and the store step is serialised across processes by an advisory lock
+under which each catches up with the articles the others stored. See docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -17,25 +23,28 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.ingest.claims import Claimed, ClaimLoop, lease_owner_name
 from bot.ingest.extract import is_teaser
 from bot.ingest.fetch import Fetcher
 from bot.ingest.language import LanguageDetector
-from bot.ingest.prepare import PreparedArticle, refresh_text
+from bot.ingest.prepare import PreparedArticle, PreparedBatch, refresh_text
 from bot.ingest.records import FetchResult
 from bot.ingest.schedule import next_check
-from bot.ingest.store import RecentIndex, store_batch
+from bot.ingest.store import KnownKeys, RecentIndex, StoreLockTimes, lock_store, store_batch
 from bot.ingest.worker import CPUPool, DocumentJob, DocumentResult
 from bot.settings import Settings
 from storage import feeds as feed_queries
+from storage import leases
 from storage.models import Feed
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 FeedStatus = Literal["ok", "not_modified", "failed"]
 INDEX_WINDOW = timedelta(days=7)  # near-duplicates are looked for among this recent window
 
@@ -79,9 +88,10 @@ class FeedJob:
     error_count: int
     language: str | None
     boilerplate: frozenset[str]
+    lease_owner: str | None = None  # the claimer, whose lease ends when the outcome is stored
 
     @classmethod
-    def of(cls, feed: Feed) -> FeedJob:
+    def of(cls, feed: Feed, lease_owner: str | None = None) -> FeedJob:
         assert feed.id is not None
         return cls(
             feed.id,
@@ -91,6 +101,7 @@ class FeedJob:
             feed.error_count,
             feed.language,
             feed_queries.learned_boilerplate(feed),
+            lease_owner,
         )
 
 
@@ -112,6 +123,16 @@ class Ingestor:
         self.pool = pool
         self._index: RecentIndex | None = None
         self._write_lock = asyncio.Lock()
+        # PostgreSQL: feeds are claimed through leases and stores are serialised across
+        # processes, so any number of ingesting processes can share the database.
+        self.coordinated = leases.supports_leases(engine)
+        self.store_lock = StoreLockTimes()
+        # Parsing in threads (NEWSBRIEF_PARSE_WORKERS=0) holds the GIL: more such threads add
+        # little throughput, and on PostgreSQL they would starve the thread that holds the
+        # store lock every other process is waiting for. So there, one parse or one store at
+        # a time (bench/workers: the lock held 125 → 48 ms a store).
+        one_at_a_time = self.coordinated and pool.workers == 0
+        self._gil: asyncio.Semaphore | None = asyncio.Semaphore(1) if one_at_a_time else None
         # Pages that yielded no text are not fetched again (at most once per URL).
         self._failed_pages: OrderedDict[str, None] = OrderedDict()
 
@@ -122,7 +143,13 @@ class Ingestor:
         on_feed_done: Callable[[FeedReport], None] | None = None,
         on_start: Callable[[int], None] | None = None,
     ) -> CycleReport:
-        """Refresh every due feed (or all), concurrently within the fetcher's limits."""
+        """Refresh every due feed (or all), concurrently within the fetcher's limits.
+
+        On PostgreSQL the due feeds are claimed through leases, so this cycle, workers and
+        other processes never fetch one feed twice; feeds other processes hold are theirs.
+        """
+        if self.coordinated:
+            return await self._run_claimed_cycle(all_feeds, on_feed_done, on_start)
         started = time.perf_counter()
         now = datetime.now(UTC)
         jobs = await asyncio.to_thread(self._due_jobs, now, all_feeds)
@@ -144,6 +171,69 @@ class Ingestor:
 
         reports = await asyncio.gather(*(one(job) for job in jobs))
         return CycleReport(feeds=list(reports), elapsed=time.perf_counter() - started)
+
+    # --- claimed feeds (PostgreSQL: workers, and every cycle there) -------------------------
+
+    async def _run_claimed_cycle(
+        self,
+        all_feeds: bool,
+        on_feed_done: Callable[[FeedReport], None] | None,
+        on_start: Callable[[int], None] | None,
+    ) -> CycleReport:
+        if all_feeds:  # every feed due now, for this cycle or any worker that is faster
+            await asyncio.to_thread(self._db, leases.make_all_due)
+        if on_start:
+            on_start(await asyncio.to_thread(self._db, leases.count_due))
+        return await self.run_claimed(
+            lease_owner_name("cycle"),
+            batch=self.settings.fetch_concurrency,
+            once=True,
+            on_feed_done=on_feed_done,
+        )
+
+    async def run_claimed(
+        self,
+        owner: str,
+        *,
+        batch: int,
+        once: bool,
+        wait_for_others: bool = False,
+        stop: asyncio.Event | None = None,
+        on_feed_done: Callable[[FeedReport], None] | None = None,
+    ) -> CycleReport:
+        """Claim due feeds in batches of ``batch`` and refresh them, claiming more as they
+        finish (PostgreSQL only; bot/ingest/claims.py has the loop and its stop rules).
+
+        ``once``: return when nothing is left to claim; with ``wait_for_others``, only once
+        the feeds due when it began are done by anyone (a dead worker's come back when its
+        leases expire). Otherwise run until ``stop`` is set.
+        """
+        started = time.perf_counter()
+        cutoff = await asyncio.to_thread(self._db, leases.database_now) if wait_for_others else None
+        await self._ensure_index()
+        seconds = self.settings.lease_seconds
+
+        async def claim(want: int) -> Claimed[FeedJob]:
+            return await asyncio.to_thread(self._claim, owner, want, cutoff)
+
+        async def renew(ids: list[int]) -> object:
+            return await asyncio.to_thread(self._db, leases.renew_leases, owner, ids, seconds)
+
+        async def release(ids: list[int]) -> object:
+            return await asyncio.to_thread(self._db, leases.release_leases, owner, ids)
+
+        loop = ClaimLoop(
+            claim=claim,
+            work=self.refresh,
+            renew=renew,
+            release=release,
+            batch=batch,
+            capacity=max(batch, self.settings.fetch_concurrency),
+            tick=self.settings.fetch_tick,
+            renew_every=seconds / 3,
+        )
+        reports = await loop.run(once=once, stop=stop, on_done=on_feed_done)
+        return CycleReport(feeds=reports, elapsed=time.perf_counter() - started)
 
     async def refresh(self, job: FeedJob) -> FeedReport:
         """Fetch, parse, clean, dedup and store one feed. Never raises for a bad feed."""
@@ -175,16 +265,17 @@ class Ingestor:
                 )
             return FeedReport(job.id, job.url, "not_modified")
         assert result.body is not None
-        document = await self.pool.process(
-            DocumentJob(
-                feed_id=job.id,
-                body=result.body,
-                url=result.final_url or job.url,
-                content_type=result.content_type,
-                feed_language=job.language,
-                boilerplate=job.boilerplate,
+        async with self._gil_turn():
+            document = await self.pool.process(
+                DocumentJob(
+                    feed_id=job.id,
+                    body=result.body,
+                    url=result.final_url or job.url,
+                    content_type=result.content_type,
+                    feed_language=job.language,
+                    boilerplate=job.boilerplate,
+                )
             )
-        )
         if document.error is not None or document.batch is None:
             error = f"parse: {document.error}"
             log.warning("feed %s failed: %s", job.url, error)
@@ -195,12 +286,15 @@ class Ingestor:
         extracted = 0
         if self.settings.extract_teasers:
             extracted = await self._extract_teasers(document.batch.articles)
-        async with self._write_lock:
+        async with self._write_lock, self._gil_turn():
             report = await asyncio.to_thread(self._store, job, document, result)
         report.duplicate += document.known
         report.extracted = extracted
         report.warning = document.warning
         return report
+
+    def _gil_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return self._gil if self._gil is not None else contextlib.nullcontext()
 
     # --- teaser extraction -------------------------------------------------------------
 
@@ -227,6 +321,23 @@ class Ingestor:
 
     # --- database side (worker threads) --------------------------------------------------
 
+    def _db(self, query: Callable[..., T], *args: object) -> T:
+        with Session(self.engine) as session:
+            return query(session, *args)
+
+    def _claim(self, owner: str, want: int, cutoff: datetime | None) -> Claimed[FeedJob]:
+        with Session(self.engine) as session:
+            claim = leases.claim_feeds(
+                session,
+                owner,
+                limit=want,
+                lease_seconds=self.settings.lease_seconds,
+                per_host=self.settings.fetch_per_host,
+                pending_before=cutoff,
+            )
+        jobs = [FeedJob.of(feed, lease_owner=owner) for feed in claim.feeds]
+        return Claimed(jobs, claim.more, claim.pending)
+
     def _due_jobs(self, now: datetime, all_feeds: bool) -> list[FeedJob]:
         with Session(self.engine) as session:
             return [
@@ -241,7 +352,10 @@ class Ingestor:
 
     def _load_index(self) -> None:
         index = RecentIndex()
-        with Session(self.engine) as session:
+        engine = self.engine
+        if self.coordinated:  # one snapshot, so the watermark matches what was loaded
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with Session(engine) as session:
             index.load(session, datetime.now(UTC) - INDEX_WINDOW)
         self._index = index
         log.info("near-duplicate index loaded with %d recent articles", len(index))
@@ -266,6 +380,7 @@ class Ingestor:
                 job.id,
                 status=status,
                 next_check_at=next_at,
+                lease_owner=job.lease_owner,
                 **state,  # type: ignore[arg-type]
             )
             session.commit()
@@ -277,8 +392,20 @@ class Ingestor:
 
     def _store(self, job: FeedJob, document: DocumentResult, result: FetchResult) -> FeedReport:
         assert self._index is not None and document.batch is not None
+        batch, known, locked, seen = document.batch, None, 0.0, 0
         with Session(self.engine) as session:
-            counts = store_batch(session, job.id, document.batch, self._index)
+            if self.coordinated:
+                # Entries already stored (by URL or text) are duplicates whatever happens next:
+                # they need no lock, and a document made only of them takes none.
+                stored = KnownKeys.of(session, batch)
+                fresh = [a for a in batch.articles if not stored.has(a)]
+                seen = len(batch.articles) - len(fresh)
+                batch = PreparedBatch(fresh, batch.boilerplate)
+                if fresh:
+                    locked = lock_store(session, self._index, stored, self.store_lock)
+                    known = stored
+            counts = store_batch(session, job.id, batch, self._index, known)
+            counts.duplicate += seen
             feed_queries.record_fetch(
                 session,
                 job.id,
@@ -290,6 +417,7 @@ class Ingestor:
                 site_url=document.site_url,
                 language=document.language,
                 boilerplate=document.batch.boilerplate,
+                lease_owner=job.lease_owner,
             )
             try:
                 session.commit()
@@ -297,6 +425,9 @@ class Ingestor:
                 # Rolled back: these ids will never exist, so they must not be matched against.
                 self._index = None
                 raise
+            finally:
+                if locked:
+                    self.store_lock.held += time.perf_counter() - locked
         return FeedReport(
             job.id,
             job.url,

@@ -13,6 +13,7 @@ same event as another publisher's: the StoryMatcher (TF-IDF over headline and le
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from bot.ingest.cluster_terms import Analysis
 from bot.ingest.dedup import NearDuplicateIndex, classify
 from bot.ingest.prepare import PreparedArticle, PreparedBatch
 from storage import articles as article_queries
+from storage import leases
 from storage.articles import NewArticle
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,52 @@ class StoreCounts:
     new: int = 0
     duplicate: int = 0
     same_story: int = 0
+
+
+@dataclass(slots=True)
+class StoreLockTimes:
+    """The cost of sharing the database with other processes (PostgreSQL), summed: what a
+    worker reports when it stops and what bench/workers.py measures."""
+
+    stores: int = 0
+    waited: float = 0.0  # seconds spent waiting for the store lock
+    held: float = 0.0  # seconds holding it (catch-up under the lock, store, commit)
+    caught_up: int = 0  # articles other processes stored, added to this one's indexes
+
+    def __str__(self) -> str:
+        return (
+            f"{self.stores} stores, lock waited {self.waited:.1f}s, held {self.held:.1f}s, "
+            f"{self.caught_up} articles caught up"
+        )
+
+
+@dataclass(slots=True)
+class KnownKeys:
+    """URL keys and content hashes already stored: the exact-duplicate layer of a batch."""
+
+    urls: set[str]
+    hashes: set[str]
+
+    @classmethod
+    def of(cls, session: Session, batch: PreparedBatch) -> KnownKeys:
+        """Which of the batch's keys are stored (two queries)."""
+        urls, hashes = article_queries.existing_keys(
+            session,
+            (a.url_key for a in batch.articles if a.url_key),
+            (a.content_hash for a in batch.articles),
+        )
+        return cls(urls, hashes)
+
+    def has(self, article: PreparedArticle) -> bool:
+        """Is this article stored already, by URL or by text?"""
+        return bool(article.url_key and article.url_key in self.urls) or (
+            article.content_hash in self.hashes
+        )
+
+    def add(self, url_key: str | None, content_hash: str) -> None:
+        if url_key:
+            self.urls.add(url_key)
+        self.hashes.add(content_hash)
 
 
 class RecentIndex:
@@ -48,6 +96,10 @@ class RecentIndex:
         # "the beginning of time" would be evicted by the first dated one.
         self._newest: datetime | None = None
         self.events = StoryMatcher(clock=self._clock)
+        # The newest article id this index has seen: with several processes storing into one
+        # PostgreSQL database, each catches up with the others' articles past it before it
+        # decides (catch_up, under the store lock).
+        self.watermark = 0
 
     def _clock(self) -> datetime:
         return self._newest or datetime.now(UTC)
@@ -56,12 +108,34 @@ class RecentIndex:
         return len(self.near)
 
     def load(self, session: Session, since: datetime) -> None:
+        """Rebuild from the database. For the watermark to be exact the session must read one
+        snapshot (REPEATABLE READ on PostgreSQL; the pipeline opens it so)."""
+        self.watermark = leases.newest_article_id(session)
         for article_id, story_id, signature in article_queries.recent_signatures(session, since):
             self.add_signature(article_id, story_id, signature)
         for row in article_queries.recent_for_events(session, since - DEFAULT_WINDOW):
             self.add_event(
                 row.id, row.story_id, row.title, row.text, row.published_at, row.language
             )
+
+    def catch_up(self, session: Session, known: KnownKeys | None = None) -> int:
+        """Add the articles other processes stored since the watermark; returns how many.
+        Their URL keys and content hashes go into ``known`` when given.
+
+        Exact only under ``leases.lock_store``: every store then runs in turn, so ids grow in
+        commit order and nothing below the watermark can still appear.
+        """
+        rows = leases.articles_after(session, self.watermark)
+        for row in rows:
+            if known is not None:
+                known.add(row.url_key, row.content_hash)
+            if row.minhash is not None:
+                self.add_signature(row.id, row.story_id, bytes(row.minhash))
+            self.add_event(
+                row.id, row.story_id, row.title, row.text, row.published_at, row.language
+            )
+            self.watermark = max(self.watermark, row.id)
+        return len(rows)
 
     def add_signature(self, article_id: int, story_id: int | None, signature: bytes) -> None:
         self.near.add(article_id, signature)
@@ -123,9 +197,17 @@ def article_values(feed_id: int, item: PreparedArticle) -> dict[str, object]:
 
 
 def store_batch(
-    session: Session, feed_id: int, batch: PreparedBatch, index: RecentIndex
+    session: Session,
+    feed_id: int,
+    batch: PreparedBatch,
+    index: RecentIndex,
+    known: KnownKeys | None = None,
 ) -> StoreCounts:
     """Write the new articles of ``batch`` (no commit) and keep ``index`` in step.
+
+    ``known``: the batch's keys already stored, when the caller has looked them up (the
+    pipeline does so on PostgreSQL before taking the store lock, adding what it catches up
+    with); otherwise they are looked up here.
 
     If this function fails, nothing of the batch stays in the index. If the caller's commit
     fails afterwards, the index already knows ids that will never exist: the caller must drop
@@ -134,11 +216,8 @@ def store_batch(
     it is stored.
     """
     counts = StoreCounts()
-    known_urls, known_hashes = article_queries.existing_keys(
-        session,
-        (a.url_key for a in batch.articles if a.url_key),
-        (a.content_hash for a in batch.articles),
-    )
+    known = known or KnownKeys.of(session, batch)
+    known_urls, known_hashes = known.urls, known.hashes
     pending: list[_Pending] = []
     by_temp: dict[int, _Pending] = {}
     seen_guids: set[str] = set()
@@ -209,5 +288,40 @@ def store_batch(
             item.language,
             item.event_terms,
         )
+    if written:
+        index.watermark = max(index.watermark, max(article_id for article_id, _ in written))
     counts.new = len(written)
     return counts
+
+
+# While another process stores, catch up with it and try the store lock again this often; past
+# STORE_LOCK_POLLING seconds, queue for the lock instead (a busy database: fairness first).
+STORE_LOCK_POLL = 0.02
+STORE_LOCK_POLLING = 1.0
+
+
+def lock_store(
+    session: Session, index: RecentIndex, known: KnownKeys, times: StoreLockTimes
+) -> float:
+    """Take the cross-process store lock (PostgreSQL) with ``index`` caught up with what the
+    other processes stored; ``known`` (the batch's keys stored when they were looked up) gets
+    the keys of every article caught up with, so it is complete under the lock. Returns when
+    the lock was taken (``time.perf_counter``); it is held until the transaction ends.
+
+    While the lock is busy this catches up with what its holder stores (adding articles to the
+    event index is the costly part), so that under the lock only the articles committed since
+    the last try are left: the lock is held for as short a time as the store itself allows.
+    """
+    caught_up = index.catch_up(session, known)
+    waiting = time.perf_counter()
+    while not leases.try_lock_store(session):
+        caught_up += index.catch_up(session, known)
+        if time.perf_counter() - waiting > STORE_LOCK_POLLING:
+            leases.lock_store(session)  # busy for long: wait in line
+            break
+        time.sleep(STORE_LOCK_POLL)
+    locked = time.perf_counter()
+    times.waited += locked - waiting
+    times.caught_up += index.catch_up(session, known) + caught_up
+    times.stores += 1
+    return locked
