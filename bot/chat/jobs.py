@@ -10,10 +10,14 @@ APScheduler's defaults would silently skip a run that starts more than 1 s late 
 loop (misfire_grace_time=1), so every job sets its own grace; max_instances=1 and coalesce
 mean a slow fetch cycle is never run twice at once. Durable state (next checks, digest
 times, what is owed) lives in our tables, so the jobs are just ticks.
+
+Each tick is timed by ``runtime.metrics`` (its lag feeds /healthz), and with
+NEWSBRIEF_METRICS_PORT set the process serves /metrics and /healthz (bot/observe).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram.ext import Application, ContextTypes
@@ -21,6 +25,7 @@ from telegram.ext import Application, ContextTypes
 from bot.chat.delivery import Deliverer
 from bot.chat.fanout import FanoutResult, announce_new_stories, run_digests
 from bot.chat.runtime import Runtime, get_runtime
+from bot.observe.server import start_observer
 from bot.services import ingestor
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,7 @@ def install(application: Application, runtime: Runtime, *, fetch: bool) -> None:
     runtime.fetching = fetch
     if fetch:
         tick = runtime.settings.fetch_tick
+        runtime.metrics.schedule("fetch", tick)
         queue.run_repeating(
             fetch_tick,
             interval=tick,
@@ -50,6 +56,8 @@ def install(application: Application, runtime: Runtime, *, fetch: bool) -> None:
             name="fetch",
             job_kwargs=_job_kwargs(tick, jitter=min(5.0, tick / 10)),
         )
+    runtime.metrics.schedule("fanout", FANOUT_INTERVAL)
+    runtime.metrics.schedule("digests", DIGEST_INTERVAL)
     queue.run_repeating(
         fanout_tick,
         interval=FANOUT_INTERVAL,
@@ -68,6 +76,15 @@ def install(application: Application, runtime: Runtime, *, fetch: bool) -> None:
 
 async def started(application: Application, runtime: Runtime) -> None:
     """Open the fetcher (when this process fetches) and start the delivery worker."""
+    # First: a taken metrics port stops the start before anything else is opened.
+    runtime.observer = start_observer(
+        runtime.settings,
+        runtime.engine,
+        runtime.metrics,
+        role="bot",
+        fetching=runtime.fetching,
+        delivery=lambda: runtime.deliverer.counters if runtime.deliverer else None,
+    )
     if runtime.fetching:
         runtime.ingestor = await runtime.exit_stack.enter_async_context(
             ingestor(runtime.settings, runtime.engine)
@@ -77,6 +94,9 @@ async def started(application: Application, runtime: Runtime) -> None:
 
 
 async def stopping(application: Application, runtime: Runtime) -> None:
+    if runtime.observer is not None:
+        await asyncio.to_thread(runtime.observer.stop)
+        runtime.observer = None
     if runtime.deliverer is not None:
         await runtime.deliverer.stop()
     await runtime.exit_stack.aclose()
@@ -85,18 +105,20 @@ async def stopping(application: Application, runtime: Runtime) -> None:
 
 async def fetch_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     runtime = get_runtime(context)
-    if runtime.ingestor is None:
-        return
-    report = await runtime.ingestor.run_cycle()
-    if report.feeds:
-        log.info(
-            "fetched %d feeds: %d new, %d duplicates, %d failed",
-            len(report.feeds),
-            report.total("new"),
-            report.total("duplicate"),
-            report.count("failed"),
-        )
-    await announce(runtime)
+    with runtime.metrics.tick("fetch"):
+        if runtime.ingestor is None:
+            return
+        report = await runtime.ingestor.run_cycle(on_feed_done=runtime.metrics.observe_feed)
+        runtime.metrics.observe_cycle(report)
+        if report.feeds:
+            log.info(
+                "fetched %d feeds: %d new, %d duplicates, %d failed",
+                len(report.feeds),
+                report.total("new"),
+                report.total("duplicate"),
+                report.count("failed"),
+            )
+        await announce(runtime)
 
 
 async def announce(runtime: Runtime) -> FanoutResult:
@@ -119,11 +141,14 @@ async def announce(runtime: Runtime) -> FanoutResult:
 
 
 async def fanout_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
-    await announce(get_runtime(context))
+    runtime = get_runtime(context)
+    with runtime.metrics.tick("fanout"):
+        await announce(runtime)
 
 
 async def digest_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     runtime = get_runtime(context)
     backlog = runtime.settings.backlog_digest
-    if await runtime.db(lambda s: run_digests(s, backlog=backlog)):
-        runtime.outbox_ready.set()
+    with runtime.metrics.tick("digests"):
+        if await runtime.db(lambda s: run_digests(s, backlog=backlog)):
+            runtime.outbox_ready.set()

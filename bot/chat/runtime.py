@@ -20,11 +20,14 @@ from sqlmodel import Session
 from telegram.ext import ContextTypes
 
 from bot.chat.briefcache import BriefCache
+from bot.observe.metrics import Metrics
 from bot.settings import Settings
+from storage import chats as chat_queries
 
 if TYPE_CHECKING:
     from bot.chat.delivery import Deliverer
     from bot.ingest.pipeline import Ingestor
+    from bot.observe.server import ObserveServer
 
 T = TypeVar("T")
 RUNTIME_KEY = "newsbrief"
@@ -54,10 +57,32 @@ class Runtime:
     fetching: bool = True
     deliverer: Deliverer | None = None
     ingestor: Ingestor | None = None
+    # Always counted (cheap); served on NEWSBRIEF_METRICS_PORT by ``observer`` when it is set.
+    metrics: Metrics = field(default_factory=Metrics)
+    observer: ObserveServer | None = None
     exit_stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    # Each chat's /language choice (None: automatic), read from the database the first time
+    # the chat is seen after a start; /language writes the database, then this.
+    chat_languages: dict[int, str | None] = field(default_factory=dict)
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.admin_ids
+
+    async def chat_language(self, chat_id: int) -> str | None:
+        """The chat's chosen language: one database read per chat and process, then memory.
+
+        Only /language changes a choice, in this process (the one that owns the token), and
+        it calls :meth:`remember_language`; so the memory never goes stale. A chat first seen
+        under a new id (a group upgraded to a supergroup) is simply read again.
+        """
+        if chat_id in self.chat_languages:
+            return self.chat_languages[chat_id]
+        found = await self.db(lambda s: chat_queries.chosen_language(s, chat_id))
+        # setdefault: a /language that committed while this read was in flight wins.
+        return self.chat_languages.setdefault(chat_id, found)
+
+    def remember_language(self, chat_id: int, language: str | None) -> None:
+        self.chat_languages[chat_id] = language
 
     async def db(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` in a thread and commit; the result comes back to the loop."""
