@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -85,6 +87,80 @@ def feeds_list(
             f.next_check_at.strftime("%Y-%m-%d %H:%M") if f.next_check_at else "",
         )
     err.print(table)
+
+
+@feeds_app.command("import")
+def feeds_import(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="FILE", help="an OPML file, or - for stdin")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add the feeds of an OPML file (feeds already there and invalid URLs are skipped)."""
+    from bot.ingest.opml import OPMLError, parse_opml
+
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        entries = parse_opml(data)
+    except (OSError, OPMLError) as exc:
+        fail(f"cannot import {source}: {exc}")
+    from bot.services import import_feeds  # the ingest stack: only once there is work
+
+    engine = engine_or_exit(settings_from(ctx))
+    result = import_feeds(engine, entries)
+    for feed in result.added:
+        name = f" ({feed.title})" if feed.title else ""
+        err.print(
+            f"added #{feed.id} {feed.url}{name}", highlight=False, markup=False, soft_wrap=True
+        )
+    for url, existing in result.present:
+        err.print(
+            f"skipped {url}: already there as #{existing.id} {existing.url}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    for url, reason in result.invalid:
+        err.print(f"skipped {url}: {reason}", highlight=False, markup=False, soft_wrap=True)
+    err.print(
+        f"{len(entries)} feeds in the file: {len(result.added)} added, "
+        f"{len(result.present)} already there, {len(result.invalid)} invalid",
+        highlight=False,
+    )
+    if as_json:
+        print_json(
+            {
+                "added": [feed_json(f) for f in result.added],
+                "present": [{"url": u, "id": f.id, "feed_url": f.url} for u, f in result.present],
+                "invalid": [{"url": u, "reason": r} for u, r in result.invalid],
+            }
+        )
+
+
+@feeds_app.command("export")
+def feeds_export(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write to FILE, not stdout")
+    ] = None,
+) -> None:
+    """Write every feed as OPML 2.0 (stdout by default), for any feed reader to import."""
+    from bot.ingest.opml import write_opml
+
+    engine = engine_or_exit(settings_from(ctx))
+    with Session(engine) as session:
+        feeds = list(feed_queries.list_feeds(session))
+    document = write_opml(feeds, title="newsbrief feeds")
+    if output is None:
+        sys.stdout.buffer.write(document)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        output.write_bytes(document)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc}")
+    err.print(
+        f"exported {len(feeds)} feeds to {output}", highlight=False, markup=False, soft_wrap=True
+    )
 
 
 @feeds_app.command("remove")

@@ -6,7 +6,8 @@ Everything is built from one Settings object passed in; nothing here is global.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -85,3 +86,27 @@ def add_configured_feeds(settings: Settings, engine: Engine) -> list[Feed]:
             with contextlib.suppress(feed_queries.DuplicateFeedError):
                 added.append(add_feed(engine, url, title=title))
     return added
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """What importing a list of feeds did, entry by entry."""
+
+    added: list[Feed] = field(default_factory=list)
+    # (URL as given, the feed already there under it or under another spelling of it)
+    present: list[tuple[str, Feed]] = field(default_factory=list)
+    invalid: list[tuple[str, str]] = field(default_factory=list)  # (URL as given, why)
+
+
+def import_feeds(engine: Engine, entries: Iterable[tuple[str, str | None]]) -> ImportResult:
+    """Add each (url, title) not there yet, keeping its title; an OPML import from the command
+    line and from the bot goes through here, so both count and refuse alike."""
+    result = ImportResult()
+    for url, title in entries:
+        try:
+            result.added.append(add_feed(engine, url, title=title))
+        except InvalidFeedURLError as exc:
+            result.invalid.append((url, str(exc)))
+        except feed_queries.DuplicateFeedError as exc:
+            result.present.append((url, exc.existing))
+    return result

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from telegram import (
     Bot,
@@ -191,6 +192,44 @@ async def test_documents_and_photos_arrive_as_multipart_bytes(
     assert photo.file is not None and photo.file.data.startswith(b"\x89PNG")
     with pytest.raises(BadRequest, match="caption is too long"):
         await bot.send_document(CHAT, data, filename="x.pdf", caption="c" * 1025)
+
+
+async def test_a_document_a_user_sends_is_fetched_with_get_file_and_a_download(
+    emu: BotAPIEmulator,
+) -> None:
+    data = '<?xml version="1.0"?><opml version="2.0"><body/></opml> ✓'.encode()
+    emu.push_document(
+        CHAT, "my feeds.opml", data, caption="/import@newsbrief_test_bot", mime_type="text/x-opml"
+    )
+    emu.push_document(CHAT, "big.bin", bytes(20 * 1024 * 1024 + 1), user_id=7, chat_type="group")
+    async with Bot(emu.token, base_url=emu.bot_base_url, base_file_url=emu.file_base_url) as client:
+        opml, big = [u.message for u in await client.get_updates()]
+        assert opml is not None and opml.document is not None
+        assert (opml.document.file_name, opml.document.mime_type) == (
+            "my feeds.opml",
+            "text/x-opml",
+        )
+        assert opml.document.file_size == len(data)
+        assert opml.caption_entities[0].type == "bot_command"
+        assert opml.caption_entities[0].length == len("/import@newsbrief_test_bot")
+        file = await opml.document.get_file()
+        assert file.file_size == len(data) and file.file_path is not None
+        assert file.file_path.startswith(f"{emu.file_base_url}{emu.token}/documents/")
+        assert bytes(await file.download_as_bytearray()) == data
+        path = file.file_path.removeprefix(f"{emu.file_base_url}{emu.token}/")
+        assert emu.downloads == [path]
+
+        assert big is not None and big.document is not None and big.from_user is not None
+        assert big.chat.type == "group" and big.from_user.id == 7
+        with pytest.raises(BadRequest, match="File is too big"):
+            await big.document.get_file()
+        with pytest.raises(BadRequest, match="Invalid file_id"):
+            await client.get_file("no-such-file")
+    # Files are served to the token's owner only, and only where getFile put them.
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{emu.file_base_url}{emu.token}/{path}")).content == data
+        assert (await http.get(f"{emu.file_base_url}1:wrong/{path}")).status_code == 404
+        assert (await http.get(f"{emu.file_base_url}{emu.token}/documents/x")).status_code == 404
 
 
 async def test_edit_and_delete_change_the_stored_message(bot: Bot, emu: BotAPIEmulator) -> None:

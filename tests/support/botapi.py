@@ -102,6 +102,44 @@ class BotAPIEmulator(BotAPIMethods):
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(m[0])}]
         return self._push({"message": msg})
 
+    def push_document(
+        self,
+        chat_id: int,
+        filename: str,
+        data: bytes,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
+        caption: str | None = None,
+        mime_type: str | None = "application/octet-stream",
+        thread_id: int | None = None,
+        language_code: str = "en",
+    ) -> dict[str, Any]:
+        """Queue an incoming document (a file sent as a file); the bot fetches its bytes with
+        getFile and a download. A leading /command in the caption gets a bot_command entity."""
+        user = wire.user(user_id if user_id is not None else chat_id, language_code)
+        file_id = f"DOC{next(UNIQUE)}"
+        with self._lock:
+            self._files[file_id] = FilePart(filename, data, mime_type or "")
+            msg = self._message(chat_id, wire.chat(chat_id, chat_type), user)
+        document: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_name": filename,
+            "file_size": len(data),
+        }
+        if mime_type is not None:
+            document["mime_type"] = mime_type
+        msg["document"] = document
+        if caption is not None:
+            msg["caption"] = caption
+            if m := re.match(r"/[A-Za-z0-9_]+(?:@\w+)?", caption):
+                length = utf16_len(m[0])
+                msg["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if thread_id is not None:
+            msg |= {"message_thread_id": thread_id, "is_topic_message": True}
+        return self._push({"message": msg})
+
     def push_callback(
         self, chat_id: int, data: str, message_id: int, *, user_id: int | None = None
     ) -> dict[str, Any]:
@@ -230,6 +268,12 @@ class BotAPIEmulator(BotAPIMethods):
         """How many sends ``enforce_limits`` answered with 429."""
         with self._lock:
             return self._limits.hits
+
+    @property
+    def downloads(self) -> list[str]:
+        """The file_path of every file download served, in order."""
+        with self._lock:
+            return list(self._downloads)
 
     def sent_to(self, chat_id: int | str) -> list[SentMessage]:
         with self._lock:

@@ -24,6 +24,7 @@ from tests.support.telegram_html import ApiError
 DEFAULT_TOKEN = "123456789:AAE-local-emulator-token_0123456789ab"
 SEND_METHODS = {"sendmessage", "senddocument", "sendphoto"}
 UNIQUE = itertools.count(1)  # callback query and file ids, unique across the whole run
+MAX_DOWNLOAD = 20 * 1024 * 1024  # the largest file getFile hands out on Telegram's servers
 
 
 @dataclass(slots=True)
@@ -94,6 +95,10 @@ class BotAPIMethods(LocalHTTPServer):
         self._max_sends_in_flight = 0
         self._enforce_limits = enforce_limits
         self._limits = FloodLimits()
+        # Files users sent (push_document), by file_id, and where getFile put them.
+        self._files: dict[str, FilePart] = {}
+        self._file_paths: dict[str, str] = {}
+        self._downloads: list[str] = []
 
     def _wake(self) -> None:
         # Long polls wait on this condition; they must return before the server shuts down.
@@ -310,6 +315,36 @@ class BotAPIMethods(LocalHTTPServer):
         self._answered.append(params)
         return True
 
+    def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A file a user sent: its size and the path to download it from (GET
+        ``/file/bot{token}/{file_path}``); like Telegram, nothing over 20 MB."""
+        file_id = str(params.get("file_id") or "")
+        part = self._files.get(file_id)
+        if part is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if len(part.data) > MAX_DOWNLOAD:
+            raise ApiError(400, "Bad Request: file is too big")
+        path = next((p for p, f in self._file_paths.items() if f == file_id), None)
+        if path is None:
+            suffix = part.filename.rsplit(".", 1)[-1] if "." in part.filename else "bin"
+            path = f"documents/file_{next(UNIQUE)}.{suffix}"
+            self._file_paths[path] = file_id
+        return {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_size": len(part.data),
+            "file_path": path,
+        }
+
+    def file_bytes(self, token: str, path: str) -> bytes | None:
+        """The bytes behind a file URL (None, so 404, for a wrong token or unknown path)."""
+        with self._lock:
+            file_id = self._file_paths.get(path)
+            if token != self.token or file_id is None:
+                return None
+            self._downloads.append(path)
+            return self._files[file_id].data
+
     def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = self._chat_of(params, sending=False)
         # ChatFullInfo: PTB requires these two beyond the Chat fields.
@@ -324,6 +359,7 @@ _METHODS: dict[str, Any] = {  # lower-cased, as Telegram matches method names
         ((p.get("scope") or {}).get("type", "default"), p.get("language_code") or ""), []
     ),
     "getchat": BotAPIMethods._get_chat,
+    "getfile": BotAPIMethods._get_file,
     "sendmessage": lambda e, p: e._send("sendMessage", p),
     "senddocument": lambda e, p: e._send("sendDocument", p),
     "sendphoto": lambda e, p: e._send("sendPhoto", p),

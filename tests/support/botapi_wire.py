@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tests.support.httpserver import TrackedHandler
 from tests.support.telegram_html import ApiError, parse_html, utf16_len
@@ -123,6 +123,10 @@ class BotAPIHandler(TrackedHandler):
         emu = self.emulator
         url = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        # PTB percent-encodes a download's whole path, the token's ":" included.
+        if f := re.fullmatch(r"/file/bot([^/]+)/(.+)", unquote(url.path)):
+            self._serve_file(f[1], f[2])
+            return
         m = re.fullmatch(r"/bot([^/]+)/(\w+)", url.path)
         try:
             if m is None:
@@ -142,6 +146,15 @@ class BotAPIHandler(TrackedHandler):
             self._reply(err.status, json.dumps(error).encode())
             return
         self._reply(200, json.dumps({"ok": True, "result": result}).encode())
+
+    def _serve_file(self, token: str, path: str) -> None:
+        """A download of a file getFile pointed to: the raw bytes, or 404 as Telegram does."""
+        data = self.emulator.file_bytes(token, path)
+        if data is None:
+            error = {"ok": False, "error_code": 404, "description": "Not Found"}
+            self._reply(404, json.dumps(error).encode())
+        else:
+            self._reply(200, data, "application/octet-stream")
 
     def _params(self, body: bytes) -> dict[str, Any]:
         ctype = self.headers.get("Content-Type", "")

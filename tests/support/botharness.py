@@ -80,6 +80,27 @@ class BotHarness:
         self.say(chat_id, text, **kwargs)
         return await self.next_messages(chat_id, before, count)
 
+    def send_document(
+        self, chat_id: int, user_id: int, filename: str, data: bytes, **kwargs: Any
+    ) -> None:
+        """A user sends a file (kwargs as ``BotAPIEmulator.push_document``: caption, ...)."""
+        self.emu.push_document(chat_id, filename, data, user_id=user_id, **kwargs)
+
+    async def upload(
+        self,
+        chat_id: int,
+        user_id: int,
+        filename: str,
+        data: bytes,
+        *,
+        count: int = 1,
+        **kwargs: Any,
+    ) -> SentMessage:
+        """Send a file and return the last of the next ``count`` messages sent to the chat."""
+        before = len(self.emu.sent_to(chat_id))
+        self.send_document(chat_id, user_id, filename, data, **kwargs)
+        return (await self.next_messages(chat_id, before, count))[-1]
+
     async def next_messages(
         self, chat_id: int, before: int, count: int = 1, timeout: float = 10.0
     ) -> list[SentMessage]:
