@@ -49,6 +49,19 @@ def get_chat(session: Session, chat_id: int) -> Chat | None:
     return session.get(Chat, chat_id)
 
 
+def chosen_language(session: Session, chat_id: int) -> str | None:
+    """The language this chat picked with /language; None when it follows each user's own."""
+    found = session.exec(select(Chat.chosen_language).where(Chat.id == chat_id)).first()
+    return found or None
+
+
+def set_chosen_language(session: Session, chat_id: int, language: str | None) -> None:
+    """Record the chat's /language choice (None: back to each user's Telegram language)."""
+    session.execute(
+        update(Chat).where(col(Chat.id) == chat_id).values(chosen_language=language or None)
+    )
+
+
 def set_active(session: Session, chat_id: int, active: bool) -> None:
     session.execute(update(Chat).where(col(Chat.id) == chat_id).values(active=active))
 
@@ -69,6 +82,7 @@ def migrate_chat(session: Session, old_id: int, new_id: int) -> None:
                 type="supergroup",
                 title=old.title,
                 language=old.language,
+                chosen_language=old.chosen_language,
                 timezone=old.timezone,
                 mode=old.mode,
                 digest_times=old.digest_times,
@@ -149,10 +163,20 @@ def unsubscribe_feed(session: Session, chat_id: int, topic_id: int, feed_id: int
         session.delete(found)
         session.flush()
         return True
-    everything = _find(session, chat_id, topic_id, None, "")
-    if everything is None:
+    # Every "all feeds" row: two /start at once can each add one (UNIQUE never matches NULL
+    # feed ids), and one left behind would keep sending the feed the reader just stopped.
+    everything = session.exec(
+        select(Subscription).where(
+            Subscription.chat_id == chat_id,
+            Subscription.topic_id == topic_id,
+            Subscription.keywords == "",
+            col(Subscription.feed_id).is_(None),
+        )
+    ).all()
+    if not everything:
         return False
-    session.delete(everything)
+    for row in everything:
+        session.delete(row)
     for other in session.exec(select(Feed.id).where(Feed.id != feed_id)).all():
         session.add(Subscription(chat_id=chat_id, topic_id=topic_id, feed_id=other))
     session.flush()

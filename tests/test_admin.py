@@ -1,13 +1,13 @@
 """The admin console through the real Application and the Bot API emulator: refusals to
 non-admins, /push and /broadcast previews with their buttons, /addfeed against a local HTTP
-server (direct feed and autodiscovery), /removefeed, /feedstatus and /stats."""
+server (direct feed and autodiscovery), /removefeed. (/feedstatus and /stats: test_stats_cmds.py)"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,7 @@ async def edited(message: SentMessage) -> str:
 def test_admin_commands_are_only_in_the_admin_menu() -> None:
     assert COMMANDS == []
     names = {name for name, _ in ADMIN_COMMANDS}
-    assert names == {"push", "broadcast", "addfeed", "removefeed", "feedstatus", "stats"}
+    assert names == {"push", "broadcast", "addfeed", "removefeed"}
 
 
 @pytest.mark.parametrize("chat_type", ["private", "group"])
@@ -468,105 +468,3 @@ async def test_removefeed_removes_the_feed_with_its_articles_only(
     assert again.plain_text == f"There is no feed {gone} (see /feedstatus)."
     usage = await bot.ask(chat, "/removefeed", **extra)
     assert (usage.plain_text or "").startswith("Usage: /removefeed FEED_ID")
-
-
-# --- /feedstatus, /stats -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("chat_type", ["private", "group"])
-async def test_feedstatus_shows_each_feed_and_the_error_of_a_failing_one(
-    bot: BotHarness, engine: Engine, chat_type: str
-) -> None:
-    chat, extra = in_chat(chat_type)
-    ok_at = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
-    next_at = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-    healthy = add_feed(
-        engine, "https://a.example/feed", "A & B news", last_success_at=ok_at, next_check_at=next_at
-    )
-    error = "HTTP 500 <Internal Server Error> from upstream & " + "very long details " * 20
-    failing = add_feed(
-        engine,
-        "https://b.example/rss",
-        None,
-        error_count=4,
-        last_error=error,
-        next_check_at=next_at,
-    )
-    answer = await bot.ask(chat, "/feedstatus", **extra)
-    lines = (answer.plain_text or "").split("\n")
-    assert lines[0] == "Feeds: 2"
-    assert lines[1] == (
-        f"#{healthy} A & B news — last success: 2024-05-01 09:30 UTC, "
-        "next check: 2024-05-01 10:00 UTC"
-    )
-    head, _, shown_error = lines[2].partition("; errors: 4, last: ")
-    assert head == (
-        f"#{failing} https://b.example/rss — last success: never, next check: 2024-05-01 10:00 UTC"
-    )
-    assert shown_error.startswith("HTTP 500 <Internal Server Error> from upstream & very long")
-    assert shown_error.endswith("…") and len(shown_error) <= 100
-
-
-async def test_feedstatus_splits_a_long_list_between_lines(bot: BotHarness, engine: Engine) -> None:
-    count = 60
-    for n in range(count):
-        title = f"Feed {n:03d} " + "with a rather long descriptive title " * 3
-        add_feed(engine, f"https://f{n}.example/rss", title, error_count=1, last_error="x " * 90)
-    first = (await bot.ask_all(ADMIN, "/feedstatus"))[0].plain_text or ""
-    assert first.startswith(f"Feeds: {count}\n")
-    await wait_for(lambda: "Feed 059" in (bot.emu.sent_to(ADMIN)[-1].plain_text or ""))
-    messages = [m.plain_text or "" for m in bot.emu.sent_to(ADMIN)]
-    assert len(messages) >= 3
-    assert all(len(m) <= 4096 for m in messages)
-    lines = [line for m in messages for line in m.split("\n")][1:]
-    assert [line.split(" — ")[0].split(" ", 1)[1][:8] for line in lines] == [
-        f"Feed {n:03d}" for n in range(count)
-    ]
-    assert all(line.endswith("…") for line in lines)  # every line whole, error shortened
-
-
-@pytest.mark.parametrize("chat_type", ["private", "group"])
-async def test_stats_figures_match_the_database(
-    bot: BotHarness, engine: Engine, posts: dict[str, list[Post]], chat_type: str
-) -> None:
-    chat, extra = in_chat(chat_type)
-    cowboy = add_feed(engine, "https://cowboyprogrammer.org/index.xml", "Cowboy")
-    add_feed(engine, "https://research.swtch.com/feed.atom", "research!rsc")
-    add_stories(engine, cowboy, posts[COWBOY][:4])
-    for reader in (*READERS, 600_003):
-        add_chat(engine, reader)
-    now = utcnow()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    with Session(engine) as session:
-        chat_queries.subscribe(session, READERS[0], feed_id=cowboy)
-        chat_queries.set_active(session, 600_003, False)
-        later = now + timedelta(days=1)  # not due: the delivery worker leaves them alone
-        states = [
-            ("sent", now),
-            ("sent", now),
-            ("sent", midnight - timedelta(hours=1)),
-            ("failed", None),
-            ("skipped", None),
-            *(("pending", None),) * 3,
-        ]
-        for state, sent_at in states:
-            session.add(
-                OutboxItem(
-                    chat_id=READERS[0],
-                    kind="brief",
-                    state=state,
-                    sent_at=sent_at,
-                    next_attempt_at=later,
-                )
-            )
-        session.commit()
-    answer = await bot.ask(chat, "/stats", **extra)
-    assert (answer.plain_text or "").split("\n") == [
-        "Statistics",
-        "Feeds: 2",
-        "Articles: 4",
-        "Stories: 4",
-        "Chats: 2 active of 3",
-        "Subscriptions: 4",
-        "Messages sent today: 2, waiting: 3, failed: 1",
-    ]

@@ -1,4 +1,5 @@
-"""The admin console: /push, /broadcast, /addfeed, /removefeed, /feedstatus, /stats.
+"""The admin console: /push, /broadcast, /addfeed, /removefeed (/feedstatus and /stats are
+in stats_cmds).
 
 Every command and button here is wrapped in ``admin_only``: the command menu hides them from
 other users, but anyone can type a command or forge a button's callback data.
@@ -11,7 +12,6 @@ it: what was owed when the preview was drawn may have been delivered since.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -25,7 +25,7 @@ from telegram.ext import (
 )
 
 from bot import services
-from bot.briefs.render import TELEGRAM_LIMIT, render_digest, shorten_text, telegram_length
+from bot.briefs.render import TELEGRAM_LIMIT, render_digest, telegram_length
 from bot.chat import fanout
 from bot.chat.common import Handler, admin_only, args_text, html, reply, where
 from bot.chat.i18n import N_, t, tn
@@ -33,11 +33,9 @@ from bot.chat.runtime import Pending, Runtime, get_runtime
 from bot.ingest.discover import discover_feeds, looks_like_feed
 from bot.ingest.fetch import Fetcher
 from bot.ingest.urls import canonical_url, url_key
-from storage import articles as article_queries
 from storage import chats as chat_queries
 from storage import feeds as feed_queries
-from storage import outbox
-from storage.models import Article, Chat, Feed, Subscription
+from storage.models import Article, Feed
 
 COMMANDS: list[tuple[str, str]] = []
 ADMIN_COMMANDS: list[tuple[str, str]] = [
@@ -45,14 +43,10 @@ ADMIN_COMMANDS: list[tuple[str, str]] = [
     ("broadcast", N_("Send a message to every chat")),
     ("addfeed", N_("Add a feed by its URL or its site's page")),
     ("removefeed", N_("Remove a feed and its articles")),
-    ("feedstatus", N_("Fetch state and errors of every feed")),
-    ("stats", N_("Feeds, stories, chats and deliveries in numbers")),
 ]
 
 PREVIEW_BRIEFS = 3
 MAX_CANDIDATES = 3  # feed links of a page tried before giving up
-ERROR_CHARS = 100
-TITLE_CHARS = 120
 
 
 def _confirm_markup(lang: str, prefix: str, token: str) -> InlineKeyboardMarkup:
@@ -323,113 +317,12 @@ async def removefeed_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     await reply(update, text)
 
 
-# --- /feedstatus, /stats -------------------------------------------------------------------
-
-
-def _when(lang: str, moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else t(lang, "never")
-
-
-def _status_line(lang: str, feed: Feed) -> str:
-    title = shorten_text(" ".join((feed.title or feed.url).split()), TITLE_CHARS)
-    line = f"#{feed.id} <b>{html(title)}</b>"
-    if not feed.enabled:
-        line += " " + t(lang, "(disabled)")
-    line += " — " + t(
-        lang,
-        "last success: {last}, next check: {next}",
-        last=_when(lang, feed.last_success_at),
-        next=_when(lang, feed.next_check_at),
-    )
-    if feed.error_count or feed.last_error:
-        error = shorten_text(" ".join((feed.last_error or "").split()), ERROR_CHARS)
-        line += "; " + t(
-            lang, "errors: {count}, last: {error}", count=feed.error_count, error=html(error)
-        )
-    return line
-
-
-def _pack(lines: list[str]) -> list[str]:
-    """Lines joined into messages within Telegram's limit, split between lines."""
-    messages: list[str] = []
-    current: list[str] = []
-    used = 0
-    for line in lines:
-        size = telegram_length(line)
-        if current and used + 1 + size > TELEGRAM_LIMIT:
-            messages.append("\n".join(current))
-            current, used = [], 0
-        used += size + (1 if current else 0)
-        current.append(line)
-    if current:
-        messages.append("\n".join(current))
-    return messages
-
-
-@admin_only
-async def feedstatus_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime, here = get_runtime(context), where(update)
-    feeds = await runtime.db(lambda s: list(feed_queries.list_feeds(s)))
-    if not feeds:
-        await reply(update, t(here.lang, "No feeds yet: add one with /addfeed URL."))
-        return
-    heading = "<b>" + html(t(here.lang, "Feeds: {count}", count=len(feeds))) + "</b>"
-    for message in _pack([heading, *(_status_line(here.lang, f) for f in feeds)]):
-        await reply(update, message)
-
-
-def _stats(session: Session) -> dict[str, int]:
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    messages = outbox.outbox_counts(session, midnight)
-
-    def count(model: type) -> int:
-        return int(session.exec(select(func.count()).select_from(model)).one())
-
-    return {
-        **article_queries.counts(session),
-        "chats": count(Chat),
-        "subscriptions": count(Subscription),
-        "sent_today": messages["sent"],
-        "pending": messages["pending"],
-        "failed": messages["failed"],
-    }
-
-
-@admin_only
-async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    runtime, here = get_runtime(context), where(update)
-    n = await runtime.db(_stats)
-    lines = [
-        "<b>" + html(t(here.lang, "Statistics")) + "</b>",
-        t(here.lang, "Feeds: {feeds}", feeds=n["feeds"]),
-        t(here.lang, "Articles: {articles}", articles=n["articles"]),
-        t(here.lang, "Stories: {stories}", stories=n["stories"]),
-        t(
-            here.lang,
-            "Chats: {active} active of {total}",
-            active=n["subscribers"],
-            total=n["chats"],
-        ),
-        t(here.lang, "Subscriptions: {count}", count=n["subscriptions"]),
-        t(
-            here.lang,
-            "Messages sent today: {sent}, waiting: {pending}, failed: {failed}",
-            sent=n["sent_today"],
-            pending=n["pending"],
-            failed=n["failed"],
-        ),
-    ]
-    await reply(update, "\n".join(lines))
-
-
 def handlers() -> list[BaseHandler]:
     commands: dict[str, Handler] = {
         "push": push_command,
         "broadcast": broadcast_command,
         "addfeed": addfeed_command,
         "removefeed": removefeed_command,
-        "feedstatus": feedstatus_command,
-        "stats": stats_command,
     }
     buttons: dict[str, Handler] = {r"^push:": push_button, r"^bc:": broadcast_button}
     return [

@@ -1,28 +1,50 @@
-"""Small helpers every handler uses: where a message came from, registering its chat,
-replying in the right forum topic, and refusing admin commands to everyone else."""
+"""Small helpers every handler uses: where a message came from (and in which language to
+answer), registering its chat, replying in the right forum topic, and refusing admin commands
+to everyone else.
+
+How a chat's /language choice reaches :func:`where`, which every handler calls with the update
+alone: :func:`load_chat_language` runs first for every update (a TypeHandler in group -1, see
+``app.build_application``) and puts the chat's choice, from ``Runtime.chat_language`` (memory
+after the chat's first update since the start, so it costs a dict lookup), in a context
+variable. PTB handles each update in its own asyncio task (or, without concurrency, one after
+the other, each update setting it afresh), and a task's context variables are its own, so the
+value seen by ``where`` is always the one of the update being handled. The database stays the
+one truth: a restart reads the choice again.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
-from bot.chat.i18n import pick_language, t
+from bot.chat.i18n import DEFAULT_LANGUAGE, pick_language, t
 from bot.chat.runtime import Runtime, get_runtime
 from storage import chats as chat_queries
 from storage.models import Chat
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, Any]]
 
+# (chat id, its /language choice or None) for the update this task is handling.
+_CHAT_LANGUAGE: ContextVar[tuple[int, str | None] | None] = ContextVar(
+    "newsbrief_chat_language", default=None
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Where:
-    """The chat, forum topic (0 outside forums), user and reply language of an update."""
+    """The chat, forum topic (0 outside forums), user and reply language of an update.
+
+    ``lang`` is the chat's /language choice when it made one, else the user's Telegram
+    language; ``telegram_lang`` is always the latter (what "automatic" means for this user).
+    """
 
     chat_id: int
     topic_id: int
@@ -30,6 +52,21 @@ class Where:
     chat_type: str
     title: str | None
     lang: str
+    telegram_lang: str = DEFAULT_LANGUAGE
+
+
+async def load_chat_language(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Before any handler: make the chat's /language choice visible to :func:`where`."""
+    _CHAT_LANGUAGE.set(None)  # first, so a failed read leaves no earlier update's value
+    chat = update.effective_chat if isinstance(update, Update) else None
+    if chat is not None:
+        _CHAT_LANGUAGE.set((chat.id, await get_runtime(context).chat_language(chat.id)))
+
+
+def chat_language(chat_id: int) -> str | None:
+    """The /language choice of ``chat_id`` loaded for the current update, if any."""
+    found = _CHAT_LANGUAGE.get()
+    return found[1] if found is not None and found[0] == chat_id else None
 
 
 def where(update: Update) -> Where:
@@ -41,13 +78,16 @@ def where(update: Update) -> Where:
     topic = (
         message.message_thread_id or 0 if message is not None and message.is_topic_message else 0
     )
+    own = pick_language(user.language_code if user else None)
+    chosen = chat_language(chat.id)
     return Where(
         chat_id=chat.id,
         topic_id=topic,
         user_id=user.id if user else None,
         chat_type=chat.type,
         title=chat.title or chat.username or chat.first_name,
-        lang=pick_language(user.language_code if user else None),
+        lang=pick_language(chosen) if chosen else own,
+        telegram_lang=own,
     )
 
 
@@ -62,8 +102,14 @@ def args_text(context: ContextTypes.DEFAULT_TYPE) -> str:
 
 async def ensure_chat(runtime: Runtime, here: Where) -> Chat:
     """The chat's row, created (and reactivated) on the first command it sends."""
-    info = chat_queries.ChatInfo(here.chat_id, here.chat_type, here.title, here.lang)
-    chat, _ = await runtime.db(lambda s: chat_queries.register_chat(s, info))
+    # The chat's language (for what is delivered to it) starts as its first user's own.
+    info = chat_queries.ChatInfo(here.chat_id, here.chat_type, here.title, here.telegram_lang)
+    try:
+        chat, _ = await runtime.db(lambda s: chat_queries.register_chat(s, info))
+    except IntegrityError:
+        # A new chat's first commands run concurrently (a double tap, a burst): both found no
+        # row and one insert lost. The row is there now, so the second try only updates it.
+        chat, _ = await runtime.db(lambda s: chat_queries.register_chat(s, info))
     return chat
 
 

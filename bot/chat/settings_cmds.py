@@ -1,23 +1,28 @@
 """How a chat receives its briefs: each one as it comes (instant) or bundled into digests at
-set local times, in the chat's own time zone; and a digest on demand.
+set local times, in the chat's own time zone; a digest on demand; and the language the bot
+speaks there (/language).
 
-These settings belong to the chat as a whole, forum topics included: one group, one clock.
+These settings belong to the chat as a whole, forum topics included: one group, one clock,
+one language.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel import Locale
 from sqlmodel import Session
-from telegram import Update
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes, filters
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
 from bot.chat import fanout
 from bot.chat.common import Where, args_text, ensure_chat, html, reply, where
 from bot.chat.digests import MAX_TIMES, DigestTimesError, format_times, parse_times
-from bot.chat.i18n import N_, t, tn
+from bot.chat.i18n import N_, available_languages, t, tn
 from bot.chat.runtime import Runtime, get_runtime
 from storage import chats as chat_queries
 from storage.models import Chat
@@ -27,11 +32,16 @@ COMMANDS: list[tuple[str, str]] = [
     ("digest_at", N_("Digest times, e.g. /digest_at 08:00,18:00")),
     ("timezone", N_("This chat's time zone, e.g. /timezone Europe/Paris")),
     ("digest", N_("Send this chat's digest now")),
+    ("language", N_("The bot's language in this chat, e.g. /language fr")),
 ]
 ADMIN_COMMANDS: list[tuple[str, str]] = []
 
 MODES = ("instant", "digest")
 ZONE_LENGTH = 64  # Chat.timezone's column size
+AUTO = "auto"  # /language auto: back to each user's Telegram language
+LANGUAGE_BUTTON = re.compile(r"lang:([a-z]{2,3}|auto)")
+LANGUAGES_PER_ROW = 3
+LANGUAGE_TAG = re.compile(r"([a-z]{2,3})(?:[-_][a-z0-9]{1,8})+")
 
 
 def parse_digest_times(text: str) -> list[str] | None:
@@ -177,6 +187,137 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, text)
 
 
+# -- /language -------------------------------------------------------------------------------
+
+
+@functools.cache
+def language_name(code: str) -> str:
+    """A language's name in that language ("Français", "Русский"), on every screen alike: a
+    reader looks for their own language by the name they know it by (CLDR data, via Babel)."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
+
+
+@functools.cache
+def _language_names() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for code in available_languages():
+        english = Locale.parse(code).get_display_name("en") or code
+        names |= {code: code, language_name(code).casefold(): code, english.casefold(): code}
+    return names
+
+
+def find_language(text: str) -> str | None:
+    """The catalogue ``text`` asks for: a code ("fr", "FR", "fr-CA") or a name in the language
+    itself or in English ("français", "French"); AUTO for "auto"; None when it names none."""
+    wanted = text.strip().casefold()
+    if wanted == AUTO:
+        return AUTO
+    names = _language_names()
+    tag = LANGUAGE_TAG.fullmatch(wanted)  # "fr-ca": the language without its region
+    return names.get(wanted) or (names.get(tag[1]) if tag else None)
+
+
+def describe_language(lang: str, chosen: str | None, telegram_lang: str) -> str:
+    """Which language the bot speaks in this chat (for /language), in ``lang``."""
+    if chosen:
+        return t(lang, "The bot speaks {language} in this chat.", language=language_name(chosen))
+    return t(
+        lang,
+        "The bot answers in each person's Telegram language here (yours: {language}).",
+        language=language_name(telegram_lang),
+    )
+
+
+def language_markup(lang: str, chosen: str | None) -> InlineKeyboardMarkup:
+    """A button per catalogue, named in its own language, then "automatic"; ✅ marks the
+    chat's setting."""
+
+    def button(label: str, code: str, on: bool) -> InlineKeyboardButton:
+        return InlineKeyboardButton(f"✅ {label}" if on else label, callback_data=f"lang:{code}")
+
+    codes = available_languages()
+    choices = [button(language_name(code), code, code == chosen) for code in codes]
+    rows = [choices[n : n + LANGUAGES_PER_ROW] for n in range(0, len(choices), LANGUAGES_PER_ROW)]
+    rows.append([button(t(lang, "Telegram's language (automatic)"), AUTO, chosen is None)])
+    return InlineKeyboardMarkup(rows)
+
+
+def _language_page(lang: str, chosen: str | None, telegram_lang: str) -> str:
+    hint = t(lang, "Choose below, or send e.g. /language fr.")
+    return f"{describe_language(lang, chosen, telegram_lang)}\n{hint}"
+
+
+async def _choose_language(runtime: Runtime, here: Where, chosen: str | None) -> str:
+    """Store the chat's choice (None: automatic) and return the language to answer in now."""
+    await runtime.db(lambda s: chat_queries.set_chosen_language(s, here.chat_id, chosen))
+    runtime.remember_language(here.chat_id, chosen)  # after the commit: see Runtime.chat_language
+    return chosen or here.telegram_lang
+
+
+def _language_set(lang: str, chosen: str | None, telegram_lang: str) -> str:
+    if chosen:
+        return t(
+            lang,
+            "Done: the bot speaks {language} in this chat now.",
+            language=language_name(chosen),
+        )
+    return t(
+        lang,
+        "Done: the bot answers in each person's Telegram language here now (yours: {language}).",
+        language=language_name(telegram_lang),
+    )
+
+
+async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime, here = await _setup(update, context)
+    wanted = args_text(context)
+    if not wanted:
+        chosen = await runtime.chat_language(here.chat_id)
+        page = _language_page(here.lang, chosen, here.telegram_lang)
+        await reply(update, page, language_markup(here.lang, chosen))
+        return
+    found = find_language(wanted)
+    if found is None:
+        choices = ", ".join(f"{code} ({language_name(code)})" for code in available_languages())
+        error = t(
+            here.lang,
+            "Unknown language {language}. Choose one of {choices}, or auto for each person's "
+            "Telegram language.",
+            language=html(wanted[:ZONE_LENGTH]),
+            choices=choices,
+        )
+        await reply(update, error)
+        return
+    chosen = None if found == AUTO else found
+    lang = await _choose_language(runtime, here, chosen)
+    await reply(update, _language_set(lang, chosen, here.telegram_lang))
+
+
+async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
+    if query.message is None or update.effective_chat is None:
+        await query.answer()
+        return
+    runtime, here = get_runtime(context), where(update)
+    match = LANGUAGE_BUTTON.fullmatch(query.data or "")
+    if match is None or (match[1] != AUTO and match[1] not in available_languages()):
+        await query.answer(t(here.lang, "This button is no longer valid."))
+        return
+    await ensure_chat(runtime, here)
+    chosen = None if match[1] == AUTO else match[1]
+    lang = await _choose_language(runtime, here, chosen)
+    await query.answer(_language_set(lang, chosen, here.telegram_lang)[:200])
+    page = _language_page(lang, chosen, here.telegram_lang)
+    try:
+        await query.edit_message_text(page, reply_markup=language_markup(lang, chosen))
+    except BadRequest as error:
+        # The choice already shown pressed again, or the message deleted meanwhile.
+        if not re.search(r"not modified|not found", error.message):
+            raise
+
+
 def handlers() -> list[BaseHandler]:
     # New messages only: an edited old command must not run (and answer) a second time.
     fresh = filters.UpdateType.MESSAGE
@@ -185,4 +326,6 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("digest_at", digest_at_command, filters=fresh),
         CommandHandler("timezone", timezone_command, filters=fresh),
         CommandHandler("digest", digest_command, filters=fresh),
+        CommandHandler("language", language_command, filters=fresh),
+        CallbackQueryHandler(language_button, pattern=r"^lang:"),
     ]
