@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
@@ -82,6 +83,15 @@ def change_feed(session: Session, here: Where, feed_id: int, on: bool) -> tuple[
         return ("subscribed" if done else "already"), feed
     done = chat_queries.unsubscribe_feed(session, here.chat_id, here.topic_id, feed_id)
     return ("unsubscribed" if done else "not_subscribed"), feed
+
+
+async def _change_feed(
+    runtime: Runtime, here: Where, feed_id: int, on: bool
+) -> tuple[str, Feed | None]:
+    try:
+        return await runtime.db(lambda s: change_feed(s, here, feed_id, on))
+    except IntegrityError:  # the same /subscribe twice at once: the other one stored it
+        return await runtime.db(lambda s: change_feed(s, here, feed_id, on))
 
 
 def _title(feed: Feed) -> str:
@@ -181,7 +191,10 @@ async def feeds_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             outcome, feed = change_feed(session, here, int(feed_ref), action == "sub")
         return outcome, feed, catalogue(session, here, page)
 
-    outcome, feed, cat = await runtime.db(work)
+    try:
+        outcome, feed, cat = await runtime.db(work)
+    except IntegrityError:  # a double tap: the other press stored the same subscription
+        outcome, feed, cat = await runtime.db(work)
     if outcome is None:
         await query.answer()
     else:
@@ -226,7 +239,7 @@ async def subscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         )
         return
     feed_id = int(ref[1])
-    outcome, feed = await runtime.db(lambda s: change_feed(s, here, feed_id, True))
+    outcome, feed = await _change_feed(runtime, here, feed_id, True)
     await reply(update, _outcome(here.lang, outcome, feed_id, feed, markup=True))
 
 
@@ -250,7 +263,7 @@ async def unsubscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE
         await reply(update, usage)
         return
     feed_id = int(ref[1])
-    outcome, feed = await runtime.db(lambda s: change_feed(s, here, feed_id, False))
+    outcome, feed = await _change_feed(runtime, here, feed_id, False)
     await reply(update, _outcome(here.lang, outcome, feed_id, feed, markup=True))
 
 

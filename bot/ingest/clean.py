@@ -30,6 +30,12 @@ __all__ = [
     "normalize_paragraph",
 ]
 
+# An article's text is cut after this many characters (whole paragraphs; a first paragraph
+# longer than that at a word). Long reads run to ~60,000; beyond, a feed is stuffing its
+# entries, and PostgreSQL's search vector refuses a text of ~1 MB with many distinct words,
+# which would fail the write of the whole feed.
+MAX_TEXT_CHARS = 100_000
+
 # --- Footers and boilerplate --------------------------------------------------------------
 
 _READ_MORE = (
@@ -185,7 +191,8 @@ def clean_article(
     ``boilerplate`` is the feed's learned set (normalised paragraphs, see
     :func:`learn_boilerplate`). Dropped paragraphs are returned in ``removed``, in document
     order, so ``--json`` output can show what cleaning did. Idempotent: cleaning the cleaned
-    text changes nothing.
+    text changes nothing. The text is at most ``MAX_TEXT_CHARS`` long (what is cut off is not
+    listed in ``removed``).
 
     ``is_text=True`` says ``raw`` is already the output of :func:`html_to_text` (the pipeline
     converts each entry once, for :func:`learn_boilerplate` too) and skips that conversion:
@@ -212,7 +219,19 @@ def clean_article(
         else:
             kept.append(p)
         seen.add(key)
-    return CleanResult(text="\n\n".join(kept).strip(), removed=removed)
+    return CleanResult(text=_bounded("\n\n".join(kept).strip()), removed=removed)
+
+
+def _bounded(text: str) -> str:
+    """``text`` cut to ``MAX_TEXT_CHARS`` at a paragraph end, else at a word, else anywhere."""
+    if len(text) <= MAX_TEXT_CHARS:
+        return text
+    head = text[: MAX_TEXT_CHARS + 2]  # +2: a paragraph ending exactly at the limit counts
+    for separator in ("\n\n", " "):
+        cut = head.rfind(separator, 0, MAX_TEXT_CHARS + 1)
+        if cut > 0:
+            return head[:cut].rstrip()
+    return head[:MAX_TEXT_CHARS]
 
 
 # --- Learned boilerplate ----------------------------------------------------------------

@@ -62,9 +62,10 @@ Classification = Literal["same_article", "same_story", "different"]
 
 
 class _SeparatorTable(dict[int, str]):
-    """``str.translate`` table, filled lazily: punctuation, symbols, spaces and controls become
-    a space, invisible format characters (soft hyphen, zero-width space) vanish so the word they
-    split joins back, everything else maps to itself.
+    """``str.translate`` table, filled lazily: punctuation, symbols, spaces, controls and lone
+    surrogates (no encoder takes them, so hashing would raise) become a space, invisible
+    format characters (soft hyphen, zero-width space) vanish so the word they split joins
+    back, everything else maps to itself.
 
     Deciding by Unicode category keeps combining marks (Devanagari vowel signs, Arabic
     harakat) that a ``[^\\w\\s]`` regex would strip, and caching per code point keeps it fast.
@@ -72,7 +73,7 @@ class _SeparatorTable(dict[int, str]):
 
     def __missing__(self, codepoint: int) -> str:
         category = unicodedata.category(chr(codepoint))
-        if category[0] in "PSZ" or category == "Cc":
+        if category[0] in "PSZ" or category in ("Cc", "Cs"):
             value = " "
         elif category == "Cf":
             value = ""

@@ -76,15 +76,17 @@ async def checked_addresses(host: str, port: int, resolver: Resolver) -> list[st
     """Resolve ``host`` and refuse it if ANY address is non-public (attackers mix records)."""
     try:
         addresses = [str(ipaddress.ip_address(host))]
+        literal = True  # named as written ("::ffff:127.0.0.1"), not as Python prints it
     except ValueError:
-        addresses = await resolver(host, port)
+        addresses, literal = await resolver(host, port), False
     if not addresses:
         raise FetchFailure(f"could not resolve host {host}")
     for address in addresses:
         kind = non_public_kind(address)
         if kind is not None:
-            who = address if address == host else f"{host} resolves to {address}, which"
-            raise FetchFailure(f"refused: {who} is a {kind} address ({PRIVATE_HINT})")
+            who = host if literal else f"{host} resolves to {address}, which"
+            article = "an" if kind[0] in "aeiou" else "a"  # "an unspecified address"
+            raise FetchFailure(f"refused: {who} is {article} {kind} address ({PRIVATE_HINT})")
     return addresses
 
 

@@ -8,9 +8,17 @@ recovery, relative links, HTML sanitising). This module decides policy around it
 - ``bozo`` is a warning, not a failure: real feeds with a stray ``&`` or ``&nbsp;`` still
   carry readable entries, and we keep every one;
 - only a document that is not a feed at all (HTML page, JSON, image, empty body) raises
-  FeedParseError, with a reason a feed owner understands;
+  FeedParseError, with a reason a feed owner understands; so does one whose broken markup
+  crashes feedparser even after libxml2 has rebuilt it (``_salvaged``);
+- feedparser gets the document decoded by its own rules and defused (``defuse.py``): entity
+  declarations that could expand or read files are disabled, character references it would
+  crash on dropped, a few bad bytes in UTF-8 replaced rather than the whole document re-read
+  in another charset;
 - every entry gets a guid as the feed wrote it (id, else link, else a hash), a plain-text
-  title, an absolute http(s) link and a timezone-aware UTC date or None.
+  title, an absolute http(s) link and a timezone-aware UTC date or None; every field is
+  bounded and free of control characters, so one hostile entry cannot break the write of a
+  whole feed (PostgreSQL refuses NUL and index keys over ~2.7 KB, ``feeds.language`` is 16
+  characters).
 
 ``parse_feed`` is CPU-bound (about 800 entries/s, 2.4 MB/s on one core over the corpus):
 callers run it in a worker thread (``await asyncio.to_thread(parse_feed, body, url=...,
@@ -33,8 +41,11 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 from feedparser.urls import resolve_relative_uris
+from lxml import etree
 
+from bot.ingest.defuse import UTF8_HEADERS, defused_utf8
 from bot.ingest.records import ParsedFeed, RawEntry
+from bot.ingest.urls import MAX_URL_LENGTH
 
 __all__ = ["FeedParseError", "parse_feed"]
 
@@ -68,6 +79,17 @@ _MONTHS = {
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# Past these lengths a field is junk or an attack, not news (headlines run to ~300 chars).
+MAX_TITLE_CHARS = 1000
+MAX_AUTHOR_CHARS = 200
+MAX_GUID_CHARS = 512  # longer ids are replaced by their digest: still stable, indexable
+MAX_URL_CHARS = MAX_URL_LENGTH  # as for canonical links
+_LANGUAGE_TAG = re.compile(r"[a-z0-9]{1,8}(?:-[a-z0-9]{1,8})*")
+_MAX_LANGUAGE_CHARS = 16  # feeds.language is VARCHAR(16)
+# C0 controls other than whitespace, and lone surrogates: never text, and PostgreSQL refuses
+# NUL while no encoder takes a surrogate. (C1 stays: mojibake repair reads it.)
+_JUNK_CHARS = re.compile("[\x00-\x08\x0e-\x1f\ud800-\udfff]")
+
 
 class FeedParseError(ValueError):
     """The document is not a feed at all; ``str()`` says what it looks like instead."""
@@ -86,15 +108,17 @@ def parse_feed(
         raise FeedParseError("empty body")
     now = now or datetime.now(UTC)
     headers = {"content-type": _for_feedparser(content_type)} if content_type else {}
-    # A file object, never bytes or str: feedparser opens paths and fetches URLs it is given.
-    # No Content-Location and no URI resolution: feedparser would resolve guids too, so a
-    # relative guid ("item-17") would change whenever the feed URL does. We resolve links and
-    # the chosen body against ``url`` ourselves, honouring each part's xml:base.
-    doc: Any = feedparser.parse(
-        io.BytesIO(body), response_headers=headers, resolve_relative_uris=False
-    )
+    data, decoding_warning, defused = defused_utf8(body, headers)
+    try:
+        doc = _feedparser(data)
+    except Exception as exc:  # feedparser's fallback parser trips on some broken markup
+        doc = _salvaged(data, exc)
+        defused.append(f"markup repaired after the parser failed ({type(exc).__name__})")
     if not doc.get("version") and not doc.entries:
         raise FeedParseError(_not_a_feed_reason(body, content_type))
+    # As feedparser itself reports: the parser's complaint, else the decoding's.
+    warnings = [str(doc.bozo_exception)] if doc.get("bozo") else []
+    warnings = (warnings or ([decoding_warning] if decoding_warning else [])) + defused
 
     feed = doc.feed
     language = _language(feed.get("language")) or _language(
@@ -106,8 +130,35 @@ def parse_feed(
         language=language,
         ttl_minutes=_ttl(feed.get("ttl")),
         entries=[_entry(raw, url, language, now) for raw in doc.entries],
-        warning=str(doc.bozo_exception) if doc.get("bozo") else None,
+        warning="; ".join(warnings) or None,
     )
+
+
+def _feedparser(data: bytes) -> Any:
+    # A file object, never bytes or str: feedparser opens paths and fetches URLs it is given.
+    # No Content-Location and no URI resolution: feedparser would resolve guids too, so a
+    # relative guid ("item-17") would change whenever the feed URL does. We resolve links and
+    # the chosen body against ``url`` ourselves, honouring each part's xml:base.
+    return feedparser.parse(
+        io.BytesIO(data), response_headers=UTF8_HEADERS, resolve_relative_uris=False
+    )
+
+
+def _salvaged(data: bytes, failure: Exception) -> Any:
+    """feedparser on ``data`` as libxml2's recovering parser rebuilds it, for documents whose
+    broken markup crashes feedparser's own fallback parser (an end tag it never saw open
+    raises KeyError or TypeError in it). FeedParseError when that fails too."""
+    reason = f"unreadable feed: its broken markup crashed the parser ({type(failure).__name__})"
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
+    try:
+        root = etree.fromstring(data, parser)
+        if root is None:
+            raise FeedParseError(reason)
+        return _feedparser(etree.tostring(root, encoding="utf-8", xml_declaration=True))
+    except FeedParseError:
+        raise
+    except Exception as exc:
+        raise FeedParseError(reason) from exc
 
 
 def _for_feedparser(content_type: str) -> str:
@@ -147,14 +198,14 @@ def _entry(raw: Any, base_url: str, feed_language: str | None, now: datetime) ->
     title = _plain(raw.get("title"), raw.get("title_detail"))
     content = _content_html(raw, base_url)
     published, published_text = _published(raw, now)
-    guid = (raw.get("id") or "").strip() or link or _hash_guid(title, published_text, content)
+    guid = _guid(raw.get("id")) or _guid(link) or _hash_guid(title, published_text, content)
     details = [*raw.get("content", []), raw.get("summary_detail"), raw.get("title_detail")]
     language = next((lang for d in details if d and (lang := _language(d.get("language")))), None)
     return RawEntry(
         guid=guid,
         url=link,
         title=title,
-        author=" ".join((raw.get("author") or "").split()) or None,
+        author=_one_line(raw.get("author"), MAX_AUTHOR_CHARS) or None,
         published=published,
         content_html=content,
         language=language or feed_language,
@@ -166,7 +217,25 @@ def _plain(value: str | None, detail: Any) -> str:
     text = value or ""
     if detail and detail.get("type") in HTML_TYPES:
         text = html.unescape(_TAG.sub("", text))
-    return " ".join(text.split())
+    return _one_line(text, MAX_TITLE_CHARS)
+
+
+def _one_line(value: str | None, limit: int) -> str:
+    """``value`` on one line, without control characters, cut at a word within ``limit``."""
+    text = " ".join(_JUNK_CHARS.sub("", value or "").split())
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space >= limit // 2 else head).rstrip() + "…"
+
+
+def _guid(value: str | None) -> str:
+    """The entry's id as written, unless it is absurdly long (then a digest of it)."""
+    guid = _JUNK_CHARS.sub("", value or "").strip()
+    if len(guid) <= MAX_GUID_CHARS:
+        return guid
+    return "sha256:" + hashlib.sha256(guid.encode("utf-8")).hexdigest()[:32]
 
 
 def _content_html(raw: Any, base_url: str) -> str:
@@ -184,10 +253,14 @@ def _content_html(raw: Any, base_url: str) -> str:
 
 def _http_url(value: str | None, base: str) -> str | None:
     """An absolute http(s) URL, or None: javascript: or mailto: links are not articles."""
-    if not value or not value.strip():
+    if not value or not value.strip() or len(value) > MAX_URL_CHARS:
         return None
-    absolute = urljoin(base, value.strip())
-    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+    try:
+        absolute = urljoin(base, _JUNK_CHARS.sub("", value).strip())
+        scheme = urlsplit(absolute).scheme
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+    return absolute if scheme in ("http", "https") and len(absolute) <= MAX_URL_CHARS else None
 
 
 def _hash_guid(title: str, published: str | None, content: str) -> str:
@@ -197,14 +270,19 @@ def _hash_guid(title: str, published: str | None, content: str) -> str:
 
 
 def _language(value: str | None) -> str | None:
-    if not value or not value.strip():
+    """A language tag as declared ("en-us"), or None when it is not one."""
+    if not value or len(value) > 100:
         return None
-    return value.strip().lower().replace("_", "-")
+    tag = value.strip().lower().replace("_", "-")
+    if len(tag) > _MAX_LANGUAGE_CHARS or not _LANGUAGE_TAG.fullmatch(tag):
+        return None
+    return tag
 
 
 def _ttl(value: str | None) -> int | None:
     text = (value or "").strip()
-    return int(text) if text.isdigit() and int(text) > 0 else None
+    # Bounded first: int() refuses more than 4300 digits, and a year of minutes is 6.
+    return int(text) if text.isdigit() and len(text) <= 9 and int(text) > 0 else None
 
 
 def _published(raw: Any, now: datetime) -> tuple[datetime | None, str | None]:

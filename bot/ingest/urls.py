@@ -20,6 +20,9 @@ from courlan import normalize_url
 __all__ = ["canonical_url", "url_key"]
 
 _ALLOWED_SCHEMES = frozenset({"http", "https"})
+# Longer "URLs" are junk or tracking blobs (browsers and Telegram links stop near here), and
+# PostgreSQL cannot index a key past ~2.7 KB: one such link would fail a whole feed's write.
+MAX_URL_LENGTH = 2048
 
 
 def canonical_url(url: str | None, base: str | None = None) -> str | None:
@@ -30,8 +33,8 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     gclid, xtor, mc_cid, ...). Not ``strict=True``: it keeps only a short allow-list and drops
     real parameters such as ``?article=`` or ``?story_id=``, which would merge different
     articles. Fragments are dropped: they point into a page, not to another article (hash-routed
-    sites aside). ``javascript:``, ``data:``, ``mailto:`` and unparsable input give None: this
-    runs on untrusted feed content and must never raise.
+    sites aside). ``javascript:``, ``data:``, ``mailto:``, unparsable input and URLs longer than
+    ``MAX_URL_LENGTH`` give None: this runs on untrusted feed content and must never raise.
 
     Results are cached (a pure function of its two strings; feeds repeat their links on every
     fetch and several feeds carry the same wire links).
@@ -46,6 +49,8 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
 def _canonical_url(url: str, base: str | None) -> str | None:
     try:
         raw = url.strip()
+        if len(raw) > MAX_URL_LENGTH:
+            return None
         if base:
             raw = urljoin(base.strip(), raw)
         raw = urldefrag(raw).url
@@ -53,7 +58,8 @@ def _canonical_url(url: str, base: str | None) -> str | None:
             return None
         normalized = normalize_url(raw, strict=False)
         # courlan may rebuild the netloc; re-check so the contract holds for its output too.
-        return normalized if _is_web_url(normalized) else None
+        ok = _is_web_url(normalized) and len(normalized) <= MAX_URL_LENGTH
+        return normalized if ok else None
     except Exception:  # courlan/urllib raise assorted errors on garbage; garbage means None
         return None
 

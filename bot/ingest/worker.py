@@ -7,6 +7,11 @@ each worker parses the document, asks the database which GUIDs the feed already 
 SQLite in WAL mode and PostgreSQL both serve it while the main process writes), and prepares
 only the new entries. With ``workers=0`` the same function runs in a thread instead (tests,
 tiny deployments).
+
+A document gets at most ``DOCUMENT_TIME_LIMIT`` seconds in a worker process, then fails with
+that reason: feedparser has regexes that go quadratic on long fields (its e-mail pattern on a
+1 MB ``<dc:creator>`` runs for hours), and a stuck worker would hold its slot for every later
+cycle. Threads cannot be interrupted, so ``workers=0`` has no such limit.
 """
 
 from __future__ import annotations
@@ -14,10 +19,15 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from collections.abc import Callable
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -31,6 +41,10 @@ from storage import articles as article_queries
 from storage.db import make_engine
 
 T = TypeVar("T")
+
+# Seconds a worker process may spend on one document: a 10 MB feed of thousands of entries
+# takes ~20 s on a busy core, so this only ever stops a pathological one.
+DOCUMENT_TIME_LIMIT = 120.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -61,9 +75,28 @@ class DocumentResult:
 _state: dict[str, Any] = {}
 
 
-def _init_worker(database_url: str) -> None:
+def _init_worker(
+    database_url: str, time_limit: float = DOCUMENT_TIME_LIMIT, owner_pid: int | None = None
+) -> None:
     _state.clear()
     _state["database_url"] = database_url
+    _state["time_limit"] = time_limit
+    if owner_pid is not None:
+        threading.Thread(target=_exit_with, args=(owner_pid,), daemon=True).start()
+
+
+def _exit_with(owner_pid: int, every: float = 1.0) -> None:
+    """End this worker once the process that owns the pool is gone. A pool worker only
+    notices its owner's clean exit: after ``kill -9`` it would wait for work forever, and
+    every crash and restart would leave one more idle process behind."""
+    while True:
+        time.sleep(every)
+        try:
+            os.kill(owner_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # the pid now belongs to someone else's process
+            os._exit(0)
 
 
 def _worker_engine() -> Engine:
@@ -81,7 +114,37 @@ def _worker_detector() -> LanguageDetector:
 
 
 def _process_in_worker(job: DocumentJob) -> DocumentResult:
-    return process_document(job, _worker_engine(), _worker_detector())
+    limit: float = _state.get("time_limit", DOCUMENT_TIME_LIMIT)
+    engine, detector = _worker_engine(), _worker_detector()  # built outside the time limit
+    try:
+        with _time_limit(limit):
+            return process_document(job, engine, detector)
+    except _DocumentTimeout:
+        return DocumentResult(error=f"gave up after {limit:g}s of parsing and cleaning")
+
+
+class _DocumentTimeout(BaseException):
+    """Not an Exception: the parser's own ``except Exception`` must not swallow it."""
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _DocumentTimeout in this process's main thread (a pool worker's) after ``seconds``.
+
+    The alarm repeats every second until disarmed: one that lands where Python only reports
+    exceptions (a weakref callback) must not let the document run on forever.
+    """
+
+    def expire(_signum: int, _frame: FrameType | None) -> None:
+        raise _DocumentTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def process_document(
@@ -141,7 +204,8 @@ class CPUPool:
             max_workers=self.workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(self._database_url,),
+            # Read when the pool starts, so a test can shorten it for its own pool.
+            initargs=(self._database_url, DOCUMENT_TIME_LIMIT, os.getpid()),
         )
 
     async def _submit(self, fn: Callable[..., T], *args: Any) -> T:

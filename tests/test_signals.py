@@ -1,0 +1,270 @@
+"""Signals in the middle of a fetch cycle of a real ``newsbrief run`` (SQLite, the Bot API
+emulator on 127.0.0.1, slow local feeds).
+
+- SIGTERM: the process stops cleanly (exit code 0) within a bound, and no feed is half
+  recorded: each feed either has all its articles and its fetch recorded, or nothing at all.
+  A restart fetches the rest.
+- SIGKILL: the same after a restart: every feed stored, no article twice. (SIGKILL in the middle
+  of a push, resumed from the outbox, is tests/test_crash.py.)
+
+What "clean" waits for: PTB stops the JobQueue with ``wait=True``, so the running fetch job
+ends first; the cycle does not stop at the signal, it runs to its end. With many slow feeds
+that can be long, so the bound asserted here is the time the remaining cycle needs, and the
+test that it stops sooner (finishing only the feeds in flight) is an expected failure until the
+cycle takes a stop signal (see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from bot import services
+from bot.settings import Settings
+from storage.db import make_engine
+from storage.migrate import upgrade
+from storage.models import Article, Feed
+from tests.support.botapi import BotAPIEmulator
+from tests.support.feedserver import FeedServer
+
+NEWSBRIEF = Path(sys.executable).with_name("newsbrief")
+# Different publishers, so no article of one is a duplicate of another's (per-feed counts are
+# then the same whatever order the feeds are stored in).
+FEEDS = (
+    "lemonde-une-fr-2018-02.rss",
+    "guardian-us-en-2018-01.rss",
+    "golem-de-2018-12.rss",
+    "japantimes-en-2017.rss",
+    "indianexpress-en-2017.rss",
+    "techcrunch-en-2011.rss",
+    "theverge-en-2017-01.atom",
+    "macworld-en.rss",
+)
+DELAY = 3.0  # seconds before each feed answers
+PER_HOST = 2  # feeds in flight at once (one host): four waves of 3 s, a 12 s cycle
+STOP_BOUND = 30.0  # seconds after SIGTERM: the rest of the cycle, then the shutdown
+IN_FLIGHT_BOUND = DELAY + 5.0  # what a stop that only finishes the feeds in flight needs
+
+
+@pytest.fixture
+def feeds(corpus_dir: Path) -> Iterator[FeedServer]:
+    with FeedServer(root=corpus_dir) as server:
+        for name in FEEDS:
+            server.alias(f"/slow/{name}", corpus_dir / "feeds" / name, delay=DELAY)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def reference(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    """Articles per feed when each is fetched with nothing interrupting."""
+    path = tmp_path_factory.mktemp("reference") / "reference.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite:///{path}",
+        allow_private_networks=True,
+        parse_workers=0,
+        extract_teasers=False,
+    )
+    with FeedServer(root=corpus_dir) as server:
+        for name in FEEDS:
+            services.add_feed(engine, server.url(f"/feeds/{name}"))
+
+        async def cycle() -> None:
+            async with services.ingestor(settings, engine) as ingestor:
+                await ingestor.run_cycle()
+
+        asyncio.run(cycle())
+    counts = per_feed(engine)
+    engine.dispose()
+    assert all(counts[name] > 0 for name in FEEDS), counts
+    return counts
+
+
+def per_feed(engine: Engine) -> dict[str, int]:
+    """Articles stored per feed file name."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Feed.url, func.count(col(Article.id)))
+            .join(Article, col(Article.feed_id) == col(Feed.id), isouter=True)
+            .group_by(col(Feed.url))
+        ).all()
+    return {url.rsplit("/", 1)[1]: int(n) for url, n in rows}
+
+
+def fetched(engine: Engine) -> set[str]:
+    with Session(engine) as session:
+        urls = session.exec(select(Feed.url).where(col(Feed.last_fetch_at).is_not(None))).all()
+    return {url.rsplit("/", 1)[1] for url in urls}
+
+
+def start(emu: BotAPIEmulator, database_url: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBRIEF_")}
+    env.update(
+        {
+            "NEWSBRIEF_DATABASE_URL": database_url,
+            "NEWSBRIEF_BOT_TOKEN": emu.token,
+            "NEWSBRIEF_BOT_API_URL": emu.base_url,
+            "NEWSBRIEF_ADMIN_IDS": "4242",
+            "NEWSBRIEF_ALLOW_PRIVATE_NETWORKS": "true",
+            "NEWSBRIEF_EXTRACT_TEASERS": "false",
+            "NEWSBRIEF_PARSE_WORKERS": "1",  # a real worker process, to be stopped as well
+            "NEWSBRIEF_FETCH_PER_HOST": str(PER_HOST),
+            # PostgreSQL: the feeds a killed process had leased come back after this long.
+            "NEWSBRIEF_LEASE_SECONDS": "5",
+        }
+    )
+    return subprocess.Popen(
+        [str(NEWSBRIEF), "run"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait(condition: Callable[[], bool], process: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            err = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"newsbrief exited: {err}")
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(0.05)
+
+
+def polling(emu: BotAPIEmulator) -> Callable[[], bool]:
+    """True once the bot (started after this call) long-polls: its signal handlers are set."""
+    before = sum(1 for method, _ in emu.calls if method == "getUpdates")
+    return lambda: sum(1 for method, _ in emu.calls if method == "getUpdates") > before
+
+
+def stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[float, str]:
+    """Send ``sig``; the seconds until the process exited, and its stderr."""
+    sent = time.monotonic()
+    process.send_signal(sig)
+    process.wait(timeout=120)
+    took = time.monotonic() - sent
+    # Read what it wrote without waiting for EOF: after SIGKILL, children that outlived it
+    # would hold the pipe open (left_behind checks that there are none).
+    err = ""
+    if process.stderr is not None:
+        os.set_blocking(process.stderr.fileno(), False)
+        err = process.stderr.read() or ""
+    return took, err
+
+
+def left_behind(workdir: Path) -> list[int]:
+    """Processes still running in ``workdir``: the killed bot's children, if any outlived it."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "cwd").resolve() == workdir.resolve():
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to look at
+            continue
+    return found
+
+
+def mid_cycle(engine: Engine) -> Callable[[], bool]:
+    """Some feeds stored, others not yet: the middle of the cycle (a window of about 9 s:
+    the first wave of feeds answers after 3 s, the last after 12)."""
+
+    def check() -> bool:
+        done = len(fetched(engine))
+        assert done < len(FEEDS), "the whole cycle ended before the test could interrupt it"
+        return done >= 1
+
+    return check
+
+
+def assert_whole_feeds(engine: Engine, reference: dict[str, int]) -> set[str]:
+    """Each feed has all its articles and its fetch recorded, or nothing: none half stored."""
+    done, counts = fetched(engine), per_feed(engine)
+    for name in FEEDS:
+        assert counts[name] == (reference[name] if name in done else 0), name
+    return done
+
+
+def with_feeds(engine: Engine, feeds: FeedServer) -> Engine:
+    for name in FEEDS:
+        services.add_feed(engine, feeds.url(f"/slow/{name}"))
+    return engine
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_signal_mid_fetch_cycle_leaves_no_feed_half_stored_and_a_restart_finishes(
+    emu: BotAPIEmulator,
+    feeds: FeedServer,
+    reference: dict[str, int],
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    sig: signal.Signals,
+) -> None:
+    with_feeds(engine, feeds)
+    url = database_url
+    first = start(emu, url, tmp_path)
+    try:
+        wait(mid_cycle(engine), first, timeout=180)
+    finally:
+        took, err = stop(first, sig)
+    # Nothing of it runs on: the parse worker follows its owner out (SIGKILL included).
+    deadline = time.monotonic() + 10
+    while left_behind(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left_behind(tmp_path) == []
+    done = assert_whole_feeds(engine, reference)
+    print(f"{sig.name}: exited after {took:.1f} s with {len(done)} of {len(FEEDS)} feeds done")
+    if sig == signal.SIGTERM:
+        assert first.returncode == 0, err
+        assert took < STOP_BOUND
+        assert "Traceback" not in err, err[err.find("Traceback") - 2000 :]
+    else:
+        assert first.returncode == -signal.SIGKILL
+
+    up = polling(emu)
+    second = start(emu, url, tmp_path)  # the feeds not done are still due: fetched now
+    try:
+        wait(up, second, timeout=180)
+        wait(lambda: fetched(engine) == set(FEEDS), second, timeout=180)
+    finally:
+        _, err = stop(second, signal.SIGTERM)
+    assert second.returncode == 0, err
+    assert per_feed(engine) == reference  # every article once: nothing lost, nothing twice
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a fetch cycle does not take a stop signal: PTB waits for the running fetch job, "
+    "which fetches every remaining due feed before the process exits",
+)
+def test_sigterm_mid_cycle_only_finishes_the_feeds_in_flight(
+    emu: BotAPIEmulator, feeds: FeedServer, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'newsbrief.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with_feeds(engine, feeds)
+    process = start(emu, url, tmp_path)
+    try:
+        wait(mid_cycle(engine), process, timeout=180)
+    finally:
+        took, err = stop(process, signal.SIGTERM)
+    assert process.returncode == 0, err
+    assert took < IN_FLIGHT_BOUND, f"stopped after {took:.1f} s"
+    assert len(fetched(engine)) < len(FEEDS)
+    engine.dispose()
