@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint pytest i18n bench bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast bench-search clean
+.PHONY: install run test lint pytest i18n bench bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast bench-search bench-workers bench-fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,7 @@ i18n: $(STAMP)
 		fi; \
 	done
 
-bench: bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast bench-search
+bench: bench-ingest bench-extract bench-summaries bench-stages bench-cluster bench-broadcast bench-search bench-workers
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest
@@ -73,6 +73,15 @@ bench-broadcast: $(STAMP)
 BENCH_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 bench-search: $(STAMP)
 	$(BIN)/python -m bench.search --database-url $(BENCH_POSTGRES_URL)
+
+## 1, 2 and 4 `newsbrief worker` processes on throw-away databases of that PostgreSQL server.
+bench-workers: $(STAMP)
+	$(BIN)/python -m bench.workers --database-url $(BENCH_POSTGRES_URL)
+
+## Mutated corpus feeds through the parse worker's whole path; summary in docs/reliability.md.
+FUZZ_EXAMPLES ?= 3000
+bench-fuzz: $(STAMP)
+	$(BIN)/python -m bench.fuzz --examples $(FUZZ_EXAMPLES)
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache

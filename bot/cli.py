@@ -17,12 +17,16 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.logs import setup_logging
+from bot.logs import Redactor, secrets_of, setup_logging
 from bot.settings import Settings
 from storage.db import SchemaOutOfDateError
 
+# Tracebacks without locals: an HTTP call's frames hold the Bot API URL, token included.
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="newsbrief: news briefs on Telegram."
+    no_args_is_help=True,
+    add_completion=False,
+    help="newsbrief: news briefs on Telegram.",
+    pretty_exceptions_show_locals=False,
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
@@ -50,16 +54,22 @@ def _root(ctx: typer.Context) -> None:
     try:
         settings = Settings()
     except Exception as exc:  # pydantic's message names the bad variable
-        fail(f"invalid settings: {exc}")
-    setup_logging(settings.log_level)
+        fail(f"invalid settings: {Redactor()(str(exc))}")  # a misplaced token stays hidden
+    setup_logging(settings.log_level, settings.log_format, secrets=secrets_of(settings))
     ctx.obj = settings
 
 
 def engine_or_exit(settings: Settings, *, check: bool = True) -> Engine:
-    from bot.services import open_engine
+    # Straight from storage, not bot.services: that module pulls in the ingest stack (nltk
+    # alone costs 3 s), which commands like `stats` or `feeds list` never use.
+    from storage.db import make_engine
+    from storage.migrate import check_schema
 
     try:
-        return open_engine(settings, check=check)
+        engine = make_engine(settings.database_url)
+        if check:
+            check_schema(engine)
+        return engine
     except SchemaOutOfDateError as exc:
         fail(str(exc))
 
@@ -108,6 +118,7 @@ def main() -> None:
         cli_feeds,  # noqa: F401  (registers the feeds and fetch commands)
         cli_run,  # noqa: F401  (registers run and brief)
         cli_search,  # noqa: F401  (registers search)
+        cli_worker,  # noqa: F401  (registers worker)
     )
 
     app()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,34 +20,57 @@ out = Console()
 
 
 @app.command()
-def run(ctx: typer.Context) -> None:
+def run(
+    ctx: typer.Context,
+    no_fetch: Annotated[
+        bool,
+        typer.Option(
+            "--no-fetch",
+            help="the bot and delivery only: `newsbrief worker` processes fetch (PostgreSQL)",
+        ),
+    ] = False,
+) -> None:
     """Run newsbrief: the Telegram bot with NEWSBRIEF_BOT_TOKEN, else the offline demo."""
     settings = settings_from(ctx)
     if settings.bot_token is None:
         run_demo(settings)
         return
-    run_bot(settings)
+    run_bot(settings, fetch=settings.fetch_in_bot and not no_fetch)
 
 
-def run_bot(settings: Settings) -> None:
-    """Long polling, the fetch scheduler and delivery in one process, until SIGINT/SIGTERM."""
+def run_bot(settings: Settings, *, fetch: bool = True) -> None:
+    """Long polling, delivery and (unless ``fetch`` is off) the fetch scheduler in one process,
+    until SIGINT/SIGTERM. Only one process may run this per token: Telegram hands updates to
+    one getUpdates consumer and rate-limits per bot (docs/architecture.md, "Deployment")."""
     import signal
 
     from telegram import Update
 
     from bot.chat.app import build_application
     from bot.services import add_configured_feeds, open_engine
+    from storage.db import is_sqlite
     from storage.feeds import count_feeds
 
     engine = open_engine(settings)
     add_configured_feeds(settings, engine)
     with Session(engine) as session:
         feeds = count_feeds(session)
-    application = build_application(settings, engine)
+    application = build_application(settings, engine, fetch=fetch)
+    if not fetch:
+        logging.getLogger("newsbrief").info(
+            "fetching is left to `newsbrief worker` processes (--no-fetch)%s",
+            " — but on SQLite nothing fetches unless `newsbrief fetch` runs from cron"
+            if is_sqlite(settings.database_url)
+            else "",
+        )
     admins = len(settings.admin_ids)
-    err.print(
-        f"[bold]newsbrief bot[/] · Bot API {settings.bot_api_url} · {feeds} feeds · "
-        f"{admins} admin(s){'' if admins else ' (set NEWSBRIEF_ADMIN_IDS for /push)'}"
+    # Logged, not printed: with NEWSBRIEF_LOG_FORMAT=json every line on stderr is JSON.
+    logging.getLogger("newsbrief").info(
+        "newsbrief bot · Bot API %s · %d feeds · %d admin(s)%s",
+        settings.bot_api_url,
+        feeds,
+        admins,
+        "" if admins else " (set NEWSBRIEF_ADMIN_IDS for /push)",
     )
     # PTB installs the signal handlers and stops polling, jobs and delivery in order.
     application.run_polling(

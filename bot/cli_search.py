@@ -57,7 +57,8 @@ def search(
     for rank, hit in enumerate(page.hits, 1):
         when = f" · {hit.published_at:%Y-%m-%d}" if hit.published_at else ""
         out.print(f"\n[bold]{rank}. {escape(hit.title)}[/]", highlight=False)
-        out.print(f"[dim]{escape(hit.source)}{when} · {hit.url or ''}[/]", highlight=False)
+        link = f"\n{hit.url}" if hit.url else ""  # on its own line: terminals wrap long URLs
+        out.print(f"[dim]{escape(hit.source)}{when}{link}[/]", highlight=False)
         snippet = Text(hit.snippet)
         for start, end in hit.highlights:
             snippet.stylize("bold yellow", start, end)

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         le=32,
         description="processes that parse and clean feeds; 0 runs them in threads",
     )
+    # Fetch workers (PostgreSQL): how long a claim on a feed lasts unless renewed. A live
+    # process renews it every third of this; a dead one's feeds are fetched by others after it.
+    lease_seconds: int = Field(180, ge=2, le=3600, description="feed lease without renewal")
 
     # Telegram (used by the bot; unset token means the offline demo)
     bot_token: SecretStr | None = None
@@ -51,6 +54,8 @@ class Settings(BaseSettings):
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     channel_id: int | None = Field(None, description="also post every new story to this channel")
     fetch_tick: float = Field(60.0, gt=0, le=3600, description="seconds between due-feed checks")
+    # False: `newsbrief run` is the bot and delivery only, fetch workers do the fetching.
+    fetch_in_bot: bool = True
     delivery_concurrency: int = Field(4, ge=1, le=5, description="messages in flight at once")
     backlog_digest: int = Field(
         5, ge=1, description="an instant chat owed more stories at once gets one digest"
@@ -59,8 +64,15 @@ class Settings(BaseSettings):
     # The offline demo (`make run` without a token): default feeds when reachable, else bundled.
     demo_source: Literal["auto", "online", "bundled"] = "auto"
 
+    # Metrics and health (bot/observe, docs/operations.md): GET /metrics and /healthz.
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="unset: no server; 0: any free port"
+    )
+    metrics_host: str = "127.0.0.1"
+
     # Logging
     log_level: str = "INFO"
+    log_format: Literal["human", "json"] = "human"
 
     @field_validator("feeds", mode="before")
     @classmethod
@@ -77,7 +89,7 @@ class Settings(BaseSettings):
             return [int(part) for part in value.replace(",", " ").split() if part]
         return value
 
-    @field_validator("channel_id", mode="before")
+    @field_validator("channel_id", "metrics_port", mode="before")
     @classmethod
     def _empty_channel_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -26,7 +26,6 @@ from importlib.resources import files
 
 import pysbd
 from pysbd.languages import LANGUAGE_CODES
-from sumy.nlp.stemmers import Stemmer, null_stemmer
 from sumy.utils import get_stop_words
 
 __all__ = [
@@ -234,12 +233,18 @@ def stemmer(language: str | None) -> Callable[[str], str]:
     """A Snowball stemmer (via sumy) that lower-cases; plain lower-casing where none exists.
 
     Thread-safe: functools.lru_cache is, and the stemmers keep no state between words."""
+    # Imported here: sumy's stemmers import all of nltk (3 s), which only stemming needs.
+    from sumy.nlp.stemmers import Stemmer, null_stemmer
+
     lang = normalize_language(language)
     if lang is None:
         return null_stemmer
     try:
         stem: Callable[[str], str] = Stemmer(lang)
-    except LookupError:
+        # sumy finds out on the first word that a stemmer's optional package is missing
+        # (Polish needs pystempel): unstemmed words then, not a failed feed for every article.
+        stem("probe")
+    except (LookupError, ValueError):
         return null_stemmer
     # Snowball is pure Python (~40 µs a word) and the same words recur across an article's
     # sentences and the day's articles: memoise.

@@ -27,10 +27,22 @@ from telegram.ext import (
     CallbackQueryHandler,
     ContextTypes,
     Defaults,
+    TypeHandler,
 )
 
-from bot.chat import admin, alerts, jobs, search, settings_cmds, user
+from bot.chat import (
+    admin,
+    alerts,
+    jobs,
+    opml_cmds,
+    search,
+    settings_cmds,
+    stats_cmds,
+    throttle,
+    user,
+)
 from bot.chat.briefcache import BriefCache
+from bot.chat.common import load_chat_language, where
 from bot.chat.i18n import DEFAULT_LANGUAGE, available_languages, pick_language, t
 from bot.chat.runtime import RUNTIME_KEY, Runtime
 from bot.settings import Settings
@@ -39,7 +51,7 @@ log = logging.getLogger(__name__)
 # Opt in to PTB 23's behaviour now (durations as timedelta): without it PTB 22 warns each time
 # a RetryAfter is built or printed. The delivery worker reads both forms.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
-MODULES = (user, settings_cmds, alerts, search, admin)
+MODULES = (user, settings_cmds, alerts, search, admin, stats_cmds, opml_cmds)
 
 
 def build_application(
@@ -75,6 +87,11 @@ def build_application(
     )
     runtime = Runtime(settings=settings, engine=engine, briefs=briefs or BriefCache(engine))
     application.bot_data[RUNTIME_KEY] = runtime
+    # First of all: a user flooding the bot is answered a burst, told once to slow down, and
+    # the rest dropped before any work is done for it (bot/chat/throttle.py).
+    application.add_handler(throttle.handler(), group=-2)
+    # Before every handler: the chat's /language choice, for where() (see bot/chat/common.py).
+    application.add_handler(TypeHandler(Update, load_chat_language), group=-1)
     for module in MODULES:
         for handler in module.handlers():
             application.add_handler(handler)
@@ -125,7 +142,10 @@ async def _stopping(application: Application) -> None:
 async def _unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is not None:
-        lang = pick_language(query.from_user.language_code if query.from_user else None)
+        if update.effective_chat is not None:
+            lang = where(update).lang  # the chat's /language choice, if it made one
+        else:  # a button of an inline message has no chat
+            lang = pick_language(query.from_user.language_code if query.from_user else None)
         await query.answer(t(lang, "This button is no longer active."))
 
 

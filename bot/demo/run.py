@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.panel import Panel
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.settings import Settings
+from storage.feeds import DuplicateFeedError
 
 DEFAULT_FEEDS = Path(__file__).resolve().parent / "default-feeds.opml"
 PROBE_TIMEOUT = 3.0  # seconds; an offline machine must not make the demo feel stuck
@@ -76,18 +77,26 @@ def _feed_urls(source: str, default_urls: list[str]) -> Iterator[list[str]]:
 
 
 def _add_feeds(engine: Engine, urls: list[str]) -> None:
-    from bot.services import add_feed
-    from storage.feeds import DuplicateFeedError
+    """Add the demo's feeds; a bundled feed seen in an earlier run keeps its row and articles.
 
+    The bundled server listens on a new port each run, so the same file arrives under a new
+    URL (and URL key): it is matched by its path and moved to today's address.
+    """
+    from bot.ingest.urls import url_key
+    from bot.services import add_feed
+    from storage.models import Feed
+
+    with Session(engine) as session:
+        by_path = {urlsplit(f.url).path: f for f in session.exec(select(Feed)).all()}
+        for url in urls:
+            old = by_path.get(urlsplit(url).path)
+            if old is not None and urlsplit(old.url).hostname == "127.0.0.1":
+                old.url, old.url_key = url, url_key(url) or old.url_key
+                session.add(old)
+        session.commit()
     for url in urls:
-        try:
+        with contextlib.suppress(DuplicateFeedError):
             add_feed(engine, url)
-        except DuplicateFeedError as exc:
-            # The bundled server's port changes between runs: point the feed at today's address.
-            with Session(engine) as session:
-                exc.existing.url = url
-                session.add(exc.existing)
-                session.commit()
 
 
 def _ingest(settings: Settings, engine: Engine, urls: list[str], err: Console) -> int:
