@@ -22,7 +22,7 @@ from html import escape
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.chat.i18n import DEFAULT_LANGUAGE, pick_language, t
@@ -121,6 +121,18 @@ async def reply(
     if message is None:
         return None
     return await message.reply_text(text, reply_markup=markup, do_quote=False)
+
+
+async def pressed_button(update: Update) -> CallbackQuery | None:
+    """The button press to handle, or None (answered, so the client stops spinning) when it
+    came without a message or chat: an inline-mode button or one on a message Telegram no
+    longer returns, which no handler here can act on."""
+    query = update.callback_query
+    assert query is not None
+    if query.message is None or update.effective_chat is None:
+        await query.answer()
+        return None
+    return query
 
 
 def admin_only(handler: Handler) -> Handler:

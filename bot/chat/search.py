@@ -30,7 +30,7 @@ from bot.briefs.render import (
     render_digest,
     shorten_text,
 )
-from bot.chat.common import Where, args_text, ensure_chat, html, reply, where
+from bot.chat.common import Where, args_text, ensure_chat, html, pressed_button, reply, where
 from bot.chat.digests import zone
 from bot.chat.i18n import N_, t, tn
 from bot.chat.runtime import get_runtime
@@ -238,10 +238,8 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def search_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    assert query is not None
-    if query.message is None or update.effective_chat is None:
-        await query.answer()
+    query = await pressed_button(update)
+    if query is None:
         return
     runtime, here = get_runtime(context), where(update)
     match = BUTTON.fullmatch(query.data or "")

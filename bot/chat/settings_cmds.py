@@ -20,7 +20,7 @@ from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
 from bot.chat import fanout
-from bot.chat.common import Where, args_text, ensure_chat, html, reply, where
+from bot.chat.common import Where, args_text, ensure_chat, html, pressed_button, reply, where
 from bot.chat.digests import MAX_TIMES, DigestTimesError, format_times, parse_times
 from bot.chat.i18n import N_, available_languages, t, tn
 from bot.chat.runtime import Runtime, get_runtime
@@ -295,10 +295,8 @@ async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    assert query is not None
-    if query.message is None or update.effective_chat is None:
-        await query.answer()
+    query = await pressed_button(update)
+    if query is None:
         return
     runtime, here = get_runtime(context), where(update)
     match = LANGUAGE_BUTTON.fullmatch(query.data or "")

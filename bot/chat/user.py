@@ -26,7 +26,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat.common import Where, args_text, ensure_chat, html, reply, where
+from bot.chat.common import Where, args_text, ensure_chat, html, pressed_button, reply, where
 from bot.chat.i18n import N_, t
 from bot.chat.runtime import Runtime, get_runtime
 from bot.chat.settings_cmds import describe_delivery
@@ -172,10 +172,8 @@ async def feeds_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def feeds_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    assert query is not None
-    if query.message is None or update.effective_chat is None:
-        await query.answer()
+    query = await pressed_button(update)
+    if query is None:
         return
     runtime, here = get_runtime(context), where(update)
     match = BUTTON.fullmatch(query.data or "")

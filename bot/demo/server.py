@@ -7,10 +7,11 @@ served rather than read from disk.
 from __future__ import annotations
 
 import functools
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
+
+from bot.httpthread import BackgroundHTTPServer
 
 FEEDS_DIR = Path(__file__).resolve().parent / "feeds"
 
@@ -33,20 +34,18 @@ class DemoFeedServer:
     def __init__(self, root: Path = FEEDS_DIR) -> None:
         self.root = root
         handler = functools.partial(_QuietHandler, directory=str(root))
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._server = BackgroundHTTPServer(("127.0.0.1", 0), handler, name="newsbrief-demo")
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     def urls(self) -> list[str]:
         files = sorted(p for p in self.root.iterdir() if p.suffix in {".rss", ".atom", ".xml"})
         return [f"{self.base_url}/{p.name}" for p in files]
 
     def __enter__(self) -> DemoFeedServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(
@@ -55,5 +54,4 @@ class DemoFeedServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.stop()

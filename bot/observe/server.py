@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Self
 
@@ -32,6 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from bot.httpthread import BackgroundHTTPServer
 from bot.observe.health import DELIVERY_FIELDS, HealthRules, Probe, Role, Snapshot, evaluate
 from bot.observe.metrics import DeliveryCounters, Metrics
 from bot.settings import Settings
@@ -95,8 +94,7 @@ class ObserveServer:
         self.rules = rules or HealthRules.for_settings(settings)
         self._address = (settings.metrics_host if host is None else host, port)
         self._collector = _LiveCollector(self)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundHTTPServer | None = None
 
     # -- what the endpoints answer ------------------------------------------------------------
 
@@ -112,28 +110,18 @@ class ObserveServer:
     def start(self) -> Self:
         """Bind and serve in a daemon thread; raises OSError if the port is taken."""
         handler = type("Handler", (_Handler,), {"observer": self})
-        server_class = _Server6 if ":" in self._address[0] else _Server
-        self._httpd = server_class(self._address, handler)
+        self._server = BackgroundHTTPServer(self._address, handler, name="newsbrief-observe")
         self.metrics.registry.register(self._collector)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="newsbrief-observe",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server.start()
         log.info("metrics and health on http://%s:%d/", self._address[0], self.port)
         return self
 
     def stop(self) -> None:
-        if self._httpd is None:
+        if self._server is None:
             return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
         self.metrics.registry.unregister(self._collector)
-        self._httpd = None
+        self._server = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -148,8 +136,8 @@ class ObserveServer:
 
     @property
     def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return int(self._httpd.server_address[1])
+        assert self._server is not None, "server not started"
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -174,14 +162,6 @@ def start_observer(
         settings, engine, metrics, role=role, fetching=fetching, delivery=delivery
     )
     return server.start()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a stuck scraper must not keep the process alive
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
