@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.models import Article, Chat, Delivery, OutboxItem, Story, utcnow
@@ -231,10 +232,7 @@ def _due_item(row: Any) -> DueItem:
     )
 
 
-def due_items(
-    session: Session, now: datetime, *, limit: int, skip_chats: Iterable[int] = ()
-) -> list[DueItem]:
-    """Pending rows whose time has come, oldest first."""
+def _due_query(now: datetime, limit: int, skip_chats: Iterable[int]) -> Select[Any]:
     query = (
         _items_query()
         .where(col(OutboxItem.state) == PENDING, col(OutboxItem.next_attempt_at) <= now)
@@ -242,19 +240,14 @@ def due_items(
         .limit(limit)
     )
     skip = list(skip_chats)
-    if skip:
-        query = query.where(col(OutboxItem.chat_id).not_in(skip))
-    return [_due_item(row) for row in session.execute(query).all()]
+    return query.where(col(OutboxItem.chat_id).not_in(skip)) if skip else query
 
 
-def first_pending(session: Session, chat_ids: Iterable[int]) -> dict[int, int]:
-    """The oldest pending row id of each chat (due or backing off)."""
-    rows = session.execute(
-        sa_select(col(OutboxItem.chat_id), func.min(col(OutboxItem.id)))
-        .where(col(OutboxItem.state) == PENDING, col(OutboxItem.chat_id).in_(list(chat_ids)))
-        .group_by(col(OutboxItem.chat_id))
-    ).all()
-    return {int(chat_id): int(first) for chat_id, first in rows}
+def due_items(
+    session: Session, now: datetime, *, limit: int, skip_chats: Iterable[int] = ()
+) -> list[DueItem]:
+    """Pending rows whose time has come, oldest first."""
+    return [_due_item(row) for row in session.execute(_due_query(now, limit, skip_chats)).all()]
 
 
 def due_heads(
@@ -263,20 +256,17 @@ def due_heads(
     """Due rows that are the oldest pending row of their chat.
 
     A chat's later rows wait while an earlier one backs off, so each chat reads its messages
-    in the order they were queued. Chats held that way are excluded and the query repeated,
-    so a chat with a long backlog behind a failed row cannot crowd every other chat out.
+    in the order they were queued. One query: the rows held behind an earlier pending row are
+    filtered in SQL, so however many chats are held, every other chat's due rows still come.
     """
-    skip = set(busy)
-    for _ in range(20):
-        items = due_items(session, now, limit=limit, skip_chats=skip)
-        if not items:
-            return []
-        first = first_pending(session, {i.chat_id for i in items})
-        heads = [i for i in items if first.get(i.chat_id) == i.id]
-        if heads:
-            return heads
-        skip |= {i.chat_id for i in items}
-    return []
+    earlier = aliased(OutboxItem)
+    held = sa_select(col(earlier.id)).where(
+        col(earlier.chat_id) == col(OutboxItem.chat_id),
+        col(earlier.state) == PENDING,
+        col(earlier.id) < col(OutboxItem.id),
+    )
+    query = _due_query(now, limit, busy).where(~held.exists())
+    return [_due_item(row) for row in session.execute(query).all()]
 
 
 def current_item(session: Session, item_id: int) -> DueItem | None:

@@ -61,6 +61,28 @@ def test_due_items_are_oldest_first_skip_busy_chats_and_wait_for_their_time(
         assert outbox.next_due_at(session) is not None
 
 
+def test_due_heads_hold_a_chats_later_rows_behind_one_backing_off_however_many_chats_wait(
+    engine: Engine,
+) -> None:
+    with Session(engine) as session:
+        soon = utcnow() + timedelta(hours=1)
+        # 30 chats whose first row backs off, each with a due row queued behind it: more held
+        # chats than one page of `limit` rows, so a paging search would have given up.
+        for chat in range(1, 31):
+            add_chat(session, chat)
+            outbox.reschedule(session, outbox.enqueue(session, chat, 0, "broadcast", {}), soon, "5")
+            outbox.enqueue(session, chat, 0, "broadcast", {})
+        add_chat(session, 99)
+        free = outbox.enqueue(session, 99, 0, "broadcast", {"html": "go"})
+        then = outbox.enqueue(session, 99, 0, "broadcast", {"html": "later"})
+        session.commit()
+        assert [d.id for d in outbox.due_heads(session, utcnow(), limit=1)] == [free]
+        assert outbox.due_heads(session, utcnow(), limit=1, busy=[99]) == []
+        outbox.mark_sent(session, free, 1)
+        session.commit()
+        assert [d.id for d in outbox.due_heads(session, utcnow(), limit=1)] == [then]
+
+
 def test_sent_rows_leave_the_queue_and_are_counted(engine: Engine) -> None:
     with Session(engine) as session:
         add_chat(session, 1)
