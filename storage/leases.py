@@ -77,14 +77,19 @@ class Claim:
     pending: bool = False
 
 
+# A feed any worker may take now: enabled, due, its lease (if any) expired. Every query below
+# that looks for free feeds uses this one condition.
+_FREE = (
+    "{t}enabled AND {t}next_check_at <= now() "
+    "AND ({t}lease_until IS NULL OR {t}lease_until <= now())"
+)
 _CANDIDATES = text(
     """
     WITH leased AS (
         SELECT host, count(*) AS n FROM feeds WHERE lease_until > now() GROUP BY host
     ), due AS (
         SELECT f.id, f.host, f.next_check_at FROM feeds f
-        WHERE f.enabled AND f.next_check_at <= now()
-          AND (f.lease_until IS NULL OR f.lease_until <= now())
+        WHERE FREE_FEED
           AND NOT EXISTS (SELECT 1 FROM leased l WHERE l.host = f.host AND l.n >= :per_host)
         ORDER BY f.next_check_at, f.id
         LIMIT :scan
@@ -97,7 +102,7 @@ _CANDIDATES = text(
     WHERE r.rn + coalesce(l.n, 0) <= :per_host
     ORDER BY r.next_check_at, r.id
     LIMIT :want
-    """
+    """.replace("FREE_FEED", _FREE.format(t="f."))
 )
 _LOCK_HOSTS = text(
     "SELECT h FROM unnest(CAST(:hosts AS text[])) AS h "
@@ -110,20 +115,17 @@ _LEASED_PER_HOST = text(
 _LOCK_FEEDS = text(
     """
     SELECT id, host FROM feeds
-    WHERE id = ANY(CAST(:ids AS integer[])) AND enabled AND next_check_at <= now()
-      AND (lease_until IS NULL OR lease_until <= now())
+    WHERE id = ANY(CAST(:ids AS integer[])) AND FREE_FEED
     ORDER BY next_check_at, id
     FOR UPDATE SKIP LOCKED
-    """
+    """.replace("FREE_FEED", _FREE.format(t=""))
 )
 _LEASE = text(
     "UPDATE feeds SET lease_owner = :owner, lease_until = now() + make_interval(secs => :seconds) "
     "WHERE id = ANY(CAST(:ids AS integer[]))"
 )
-_MORE = text(
-    "SELECT EXISTS (SELECT 1 FROM feeds WHERE enabled AND next_check_at <= now() "
-    "AND (lease_until IS NULL OR lease_until <= now()))"
-)
+_MORE = text(f"SELECT EXISTS (SELECT 1 FROM feeds WHERE {_FREE.format(t='')})")
+_COUNT_FREE = text(f"SELECT count(*) FROM feeds WHERE {_FREE.format(t='')}")
 _PENDING = text("SELECT EXISTS (SELECT 1 FROM feeds WHERE enabled AND next_check_at <= :before)")
 
 
@@ -233,15 +235,7 @@ def make_all_due(session: Session) -> int:
 
 def count_due(session: Session) -> int:
     """Due feeds with a free lease (for a progress bar's total)."""
-    return int(
-        session.execute(
-            text(
-                "SELECT count(*) FROM feeds WHERE enabled AND next_check_at <= now() "
-                "AND (lease_until IS NULL OR lease_until <= now())"
-            )
-        ).scalar()
-        or 0
-    )
+    return int(session.execute(_COUNT_FREE).scalar() or 0)
 
 
 def database_now(session: Session) -> datetime:
