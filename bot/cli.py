@@ -60,16 +60,12 @@ def _root(ctx: typer.Context) -> None:
 
 
 def engine_or_exit(settings: Settings, *, check: bool = True) -> Engine:
-    # Straight from storage, not bot.services: that module pulls in the ingest stack (nltk
-    # alone costs 3 s), which commands like `stats` or `feeds list` never use.
-    from storage.db import make_engine
-    from storage.migrate import check_schema
+    # Straight from storage, not bot.services: that module pulls in the ingest stack, which
+    # commands like `stats` or `feeds list` never use.
+    from storage.migrate import open_database
 
     try:
-        engine = make_engine(settings.database_url)
-        if check:
-            check_schema(engine)
-        return engine
+        return open_database(settings.database_url, check=check)
     except SchemaOutOfDateError as exc:
         fail(str(exc))
 

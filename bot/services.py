@@ -21,8 +21,7 @@ from bot.ingest.urls import canonical_url, url_key
 from bot.ingest.worker import CPUPool
 from bot.settings import Settings
 from storage import feeds as feed_queries
-from storage.db import make_engine
-from storage.migrate import check_schema
+from storage.migrate import open_database
 from storage.models import Feed
 
 
@@ -32,10 +31,7 @@ class InvalidFeedURLError(ValueError):
 
 def open_engine(settings: Settings, *, check: bool = True) -> Engine:
     """The database engine; by default refuses a database whose schema is not current."""
-    engine = make_engine(settings.database_url)
-    if check:
-        check_schema(engine)
-    return engine
+    return open_database(settings.database_url, check=check)
 
 
 def make_fetcher(settings: Settings) -> Fetcher:

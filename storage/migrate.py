@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from storage.db import SchemaOutOfDateError
+from storage.db import SchemaOutOfDateError, make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -79,3 +79,11 @@ def check_schema(engine: Engine) -> None:
         f"the database schema is at revision {current} but this newsbrief needs {head}: "
         "run `newsbrief db upgrade`"
     )
+
+
+def open_database(url: str, *, check: bool = True) -> Engine:
+    """The engine for ``url``; by default refuses a database whose schema is not current."""
+    engine = make_engine(url)
+    if check:
+        check_schema(engine)
+    return engine
