@@ -202,3 +202,29 @@ def insert_articles(session: Session, items: Sequence[NewArticle]) -> list[tuple
         (int(article_id), int(row["story_id"]))
         for article_id, row in zip(article_ids, article_rows, strict=True)
     ]
+
+
+def newest_article_id(session: Session) -> int:
+    return int(session.execute(sa_select(func.max(col(Article.id)))).scalar() or 0)
+
+
+def articles_after(session: Session, article_id: int) -> Sequence[Any]:
+    """Articles stored after ``article_id`` (by any process), in id order, with what the
+    in-memory indexes and the exact-duplicate check need: id, story, MinHash, title, text,
+    date, language, URL key, content hash."""
+    query = (
+        sa_select(
+            col(Article.id),
+            col(Article.story_id),
+            col(Article.minhash),
+            col(Article.title),
+            col(Article.text),
+            col(Article.published_at),
+            col(Article.language),
+            col(Article.url_key),
+            col(Article.content_hash),
+        )
+        .where(col(Article.id) > article_id)
+        .order_by(col(Article.id))
+    )
+    return session.execute(query).all()

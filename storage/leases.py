@@ -18,7 +18,7 @@ Fetch workers on any number of machines coordinate through the database alone:
   indexes, bot/ingest/store.py). Before deciding new / duplicate / same story it must know what
   the others stored, and two processes must not both call the same story "new": the store
   transaction takes one advisory lock (``lock_store``) and catches up with the articles stored
-  since its own watermark (``articles_after``). Fetching and parsing stay parallel.
+  since its own watermark (``storage.articles.articles_after``). Fetching and parsing stay parallel.
 
 Lease times use the database clock (``now()``), never a worker's: machines' clocks disagree.
 SQLite has one writer and no SKIP LOCKED; there the bot's own scheduler fetches, as before.
@@ -31,11 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, text
-from sqlalchemy import select as sa_select
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from storage.models import Article, Feed
+from storage.models import Feed
 
 # Advisory-lock namespaces (the two-int form: namespace, key); "nb" + a number, so newsbrief's
 # locks do not collide with another application's on a shared server.
@@ -265,29 +264,3 @@ def try_lock_store(session: Session) -> bool:
             {"namespace": STORE_LOCK_NAMESPACE},
         ).scalar()
     )
-
-
-def newest_article_id(session: Session) -> int:
-    return int(session.execute(sa_select(func.max(col(Article.id)))).scalar() or 0)
-
-
-def articles_after(session: Session, article_id: int) -> Sequence[Any]:
-    """Articles stored after ``article_id`` (by any process), in id order, with what the
-    in-memory indexes and the exact-duplicate check need: id, story, MinHash, title, text,
-    date, language, URL key, content hash."""
-    query = (
-        sa_select(
-            col(Article.id),
-            col(Article.story_id),
-            col(Article.minhash),
-            col(Article.title),
-            col(Article.text),
-            col(Article.published_at),
-            col(Article.language),
-            col(Article.url_key),
-            col(Article.content_hash),
-        )
-        .where(col(Article.id) > article_id)
-        .order_by(col(Article.id))
-    )
-    return session.execute(query).all()

@@ -110,7 +110,7 @@ class RecentIndex:
     def load(self, session: Session, since: datetime) -> None:
         """Rebuild from the database. For the watermark to be exact the session must read one
         snapshot (REPEATABLE READ on PostgreSQL; the pipeline opens it so)."""
-        self.watermark = leases.newest_article_id(session)
+        self.watermark = article_queries.newest_article_id(session)
         for article_id, story_id, signature in article_queries.recent_signatures(session, since):
             self.add_signature(article_id, story_id, signature)
         for row in article_queries.recent_for_events(session, since - DEFAULT_WINDOW):
@@ -125,7 +125,7 @@ class RecentIndex:
         Exact only under ``leases.lock_store``: every store then runs in turn, so ids grow in
         commit order and nothing below the watermark can still appear.
         """
-        rows = leases.articles_after(session, self.watermark)
+        rows = article_queries.articles_after(session, self.watermark)
         for row in rows:
             if known is not None:
                 known.add(row.url_key, row.content_hash)
