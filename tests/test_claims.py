@@ -58,7 +58,9 @@ class Queue:
     async def release(self, ids: list[int]) -> None:
         self.released += ids
 
-    def loop(self, *, batch: int = 3, capacity: int = 5, tick: float = 0.05) -> ClaimLoop[Job, int]:
+    def loop(
+        self, *, batch: int = 3, capacity: int = 5, tick: float = 0.05, retries: int = 6
+    ) -> ClaimLoop[Job, int]:
         return ClaimLoop(
             claim=self.claim,
             work=self.work,
@@ -68,6 +70,8 @@ class Queue:
             capacity=capacity,
             tick=tick,
             renew_every=0.02,
+            claim_retries=retries,
+            retry_delay=0.01,
         )
 
 
@@ -124,7 +128,25 @@ async def test_a_long_running_loop_outlives_a_database_that_is_away_for_a_moment
     assert sorted(queue.finished) == [1, 2, 3]
 
 
-async def test_once_reports_a_claim_that_fails() -> None:
-    queue = Queue(due=[1], fail_claims=1)
+async def test_once_retries_a_failed_claim_and_finishes_the_pass() -> None:
+    queue = Queue(due=[1, 2, 3, 4], fail_claims=3)
+    results = await queue.loop(batch=2, retries=3).run(once=True)
+    assert sorted(results) == [1, 2, 3, 4]
+    assert len(queue.asked) >= 3 + 2  # three failed claims, then the two batches
+
+
+async def test_once_reports_a_claim_that_keeps_failing_after_its_retries() -> None:
+    queue = Queue(due=[1], fail_claims=100)
     with pytest.raises(ConnectionError):
-        await queue.loop().run(once=True)
+        await queue.loop(retries=2).run(once=True)
+    assert len(queue.asked) == 3  # the first claim and two retries
+
+
+async def test_retries_of_a_single_pass_wait_longer_each_time() -> None:
+    queue = Queue(due=[1], fail_claims=3)
+    loop = queue.loop(retries=3)
+    loop.retry_delay = 0.1
+    started = asyncio.get_running_loop().time()
+    await loop.run(once=True)
+    # 0.1 + 0.2 + 0.4 s (± 10 % jitter) before the fourth claim succeeds
+    assert asyncio.get_running_loop().time() - started >= 0.63

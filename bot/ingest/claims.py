@@ -21,6 +21,10 @@ from typing import Any, Generic, Protocol, TypeVar
 log = logging.getLogger(__name__)
 
 BUSY_POLL = 0.5  # seconds between claims while due feeds wait for a host slot or a lease
+# A single pass (the bot's fetch tick, `worker --once`) retries a failed claim this many times,
+# waiting 0.5, 1, 2, 4, 8, 8 s: about 24 s, longer than a PostgreSQL restart takes.
+CLAIM_RETRIES = 6
+CLAIM_BACKOFF_CAP = 8.0
 
 
 class HasId(Protocol):
@@ -62,6 +66,8 @@ class ClaimLoop(Generic[J, R]):
     capacity: int  # jobs in flight at most
     tick: float  # idle sleep when nothing is due
     renew_every: float
+    claim_retries: int = CLAIM_RETRIES  # with ``once``; a long-running loop retries forever
+    retry_delay: float = BUSY_POLL  # before the first retry, doubling up to CLAIM_BACKOFF_CAP
 
     async def run(
         self,
@@ -78,6 +84,10 @@ class ClaimLoop(Generic[J, R]):
         flight are finished. If the task is cancelled instead (a second signal), the jobs in
         flight are abandoned and their leases given back. Results are kept only with ``once``
         (a long-running worker reports through ``on_done``).
+
+        A claim that fails (the database is away) is tried again: by a long-running loop every
+        ``tick`` until it works, with ``once`` after a growing delay, ``claim_retries`` times,
+        before the error is raised.
         """
         stop = stop or asyncio.Event()
         busy_poll = min(self.tick, BUSY_POLL)
@@ -85,6 +95,7 @@ class ClaimLoop(Generic[J, R]):
         results: list[R] = []
         stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
         renewer = asyncio.create_task(self._renew_while(running))
+        failures = 0
         try:
             while True:
                 claimed: Claimed[J] | None = None
@@ -92,12 +103,15 @@ class ClaimLoop(Generic[J, R]):
                     want = min(self.batch, self.capacity - len(running))
                     try:
                         claimed = await self.claim(want)
+                        failures = 0
                     except Exception:
-                        if once:
+                        failures += 1
+                        if once and failures > self.claim_retries:
                             raise
-                        # The database is away: a long-running worker waits for it to return.
+                        # The database is away: wait for it to return. A single pass is not
+                        # done until a claim says so, hence "pending".
                         log.warning("could not claim feeds; trying again", exc_info=True)
-                        claimed = Claimed([], more=False, pending=False)
+                        claimed = Claimed([], more=False, pending=once)
                     for job in claimed.jobs:
                         running[asyncio.ensure_future(self.work(job))] = job
                     if len(claimed.jobs) == want and len(running) < self.capacity:
@@ -110,6 +124,9 @@ class ClaimLoop(Generic[J, R]):
                     if idle and once:
                         break
                     delay = jittered(self.tick if idle else busy_poll)
+                    if failures and once:
+                        backoff = self.retry_delay * 2 ** (failures - 1)
+                        delay = jittered(min(backoff, CLAIM_BACKOFF_CAP))
                 elif len(running) >= self.capacity:
                     delay = None  # full: the next claim waits for a job to finish
                 else:
