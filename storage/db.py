@@ -6,13 +6,22 @@ through ``asyncio.to_thread`` so that cleaning and database work never block the
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# PostgreSQL SQLSTATEs that say the server is away, overloaded or shutting down (class 08
+# connection exception, 53 insufficient resources, 57P operator intervention) or that the
+# transaction lost a race (40001 serialization failure, 40P01 deadlock): try again later.
+# Other OperationalErrors (54 program limit exceeded: an index row too big) are about the data.
+_PG_TRANSIENT = ("08", "53", "57P", "40001", "40P01")
+_SQLITE_TRANSIENT = ("locked", "busy", "disk i/o error", "unable to open database")
 
 
 class SchemaOutOfDateError(RuntimeError):
@@ -30,6 +39,30 @@ def normalize_url(url: str) -> str:
 
 def is_sqlite(url: str) -> bool:
     return make_url(normalize_url(url)).get_backend_name() == "sqlite"
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True when ``exc`` says the database could not be used just now, not that the data was
+    wrong: the work should be done again later, and nobody's error count should go up for it.
+
+    Why this matters: a feed whose store failed because PostgreSQL was restarting must stay
+    due, not be backed off as if the feed were broken (docs/reliability.md).
+    """
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.InterfaceError):  # the driver's connection is closed
+        return True
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        return any(words in message for words in _SQLITE_TRANSIENT)
+    sqlstate: str | None = getattr(orig, "sqlstate", None)
+    # No SQLSTATE: the failure is the client's (refused, reset, timed out), no server answered.
+    return sqlstate is None or sqlstate.startswith(_PG_TRANSIENT)
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

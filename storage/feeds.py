@@ -116,3 +116,18 @@ def record_fetch(
         if boilerplate is not None:
             feed.boilerplate = json.dumps(sorted(boilerplate), ensure_ascii=False)
     session.add(feed)
+
+
+def postpone(
+    session: Session, feed_id: int, next_check_at: datetime, lease_owner: str | None = None
+) -> None:
+    """Try the feed again at ``next_check_at`` without recording a fetch: for work the database
+    interrupted, which is no fault of the feed (no error counted, no back-off). The lease of
+    ``lease_owner`` ends too, unless another worker holds the feed by now."""
+    values: dict[str, object] = {"next_check_at": next_check_at}
+    condition = col(Feed.id) == feed_id
+    if lease_owner is not None:
+        values.update(lease_owner=None, lease_until=None)
+        condition = condition & (col(Feed.lease_owner) == lease_owner)
+    session.execute(update(Feed).where(condition).values(**values))
+    session.commit()

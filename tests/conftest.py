@@ -118,6 +118,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def pg(postgres_database_url: str) -> Iterator[Engine]:
+    """The session's PostgreSQL database, emptied (skips when PostgreSQL is not configured)."""
+    engine = make_engine(postgres_database_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     eng = make_engine(database_url)
     yield eng

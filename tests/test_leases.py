@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,19 +18,8 @@ from storage import leases
 from storage.db import make_engine
 from storage.migrate import downgrade, upgrade
 from storage.models import Feed, host_key
-from tests.conftest import TABLES
 
 LEASE = 60.0
-
-
-@pytest.fixture
-def pg(postgres_database_url: str) -> Iterator[Engine]:
-    """The session's PostgreSQL database, emptied (skips when PostgreSQL is not configured)."""
-    engine = make_engine(postgres_database_url)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    yield engine
-    engine.dispose()
 
 
 def add_feeds(engine: Engine, host: str, count: int, *, due_in: float = -60.0) -> list[int]:

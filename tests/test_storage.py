@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, exc, text
 from sqlmodel import Session, SQLModel
 
 from storage import articles as article_queries
+from storage import db
 from storage import feeds as feed_queries
 from storage.articles import NewArticle
-from storage.db import SchemaOutOfDateError, make_engine
+from storage.db import SchemaOutOfDateError, is_database_outage, make_engine
 from storage.migrate import (
     check_schema,
     current_revision,
@@ -86,6 +89,60 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def _raised(engine: Engine, sql: str) -> BaseException:
+    with pytest.raises(exc.DBAPIError) as caught, engine.connect() as conn:
+        conn.execute(text(sql))
+    return caught.value
+
+
+def test_a_locked_sqlite_database_is_an_outage_and_a_bad_statement_is_not(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "locked.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x TEXT UNIQUE)"))
+        conn.execute(text("INSERT INTO t VALUES ('a')"))
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    try:
+        locked = _raised(engine, "INSERT INTO t VALUES ('b')")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "locked" in str(locked) and is_database_outage(locked)
+    assert not is_database_outage(_raised(engine, "SELECT * FROM no_such_table"))
+    assert not is_database_outage(_raised(engine, "INSERT INTO t VALUES ('a')"))  # unique
+    assert not is_database_outage(ValueError("not a database error"))
+
+
+def test_postgresql_away_or_terminated_is_an_outage_and_data_errors_are_not(pg: Engine) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    refused = make_engine(f"postgresql://postgres@127.0.0.1:{port}/test")
+    assert is_database_outage(_raised(refused, "SELECT 1"))
+
+    with pg.connect() as victim, pg.connect() as admin:
+        pid = victim.execute(text("SELECT pg_backend_pid()")).scalar()
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(exc.DBAPIError) as terminated:
+            victim.execute(text("SELECT 1"))
+    assert is_database_outage(terminated.value)
+
+    assert not is_database_outage(_raised(pg, "SELEKT 1"))  # syntax
+    assert not is_database_outage(_raised(pg, "SELECT 'x'::int"))  # data
+    # An index row over btree's limit is an OperationalError (class 54) about the data: a feed
+    # whose entry triggers it must be backed off, not retried every cycle.
+    too_big = _raised(
+        pg,
+        "CREATE TEMP TABLE big (v text PRIMARY KEY);"
+        "INSERT INTO big SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400)",
+    )
+    assert isinstance(too_big, exc.OperationalError) and not is_database_outage(too_big)
 
 
 def test_chat_ids_beyond_32_bits_round_trip(engine: Engine) -> None:
