@@ -17,7 +17,7 @@ from storage import feeds as feed_queries
 from storage.models import Feed
 
 if TYPE_CHECKING:  # the pipeline pulls in the NLP stack; commands import it when they run
-    from bot.ingest.pipeline import CycleReport, FeedReport
+    from bot.ingest.records import CycleReport, FeedReport
 
 feeds_app = typer.Typer(no_args_is_help=True, help="The feed catalogue.")
 app.add_typer(feeds_app, name="feeds")

@@ -29,7 +29,7 @@ from storage.db import is_sqlite
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from bot.ingest.pipeline import FeedReport
+    from bot.ingest.records import FeedReport
     from bot.ingest.store import StoreLockTimes
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from bot.briefs.render import BriefView, render_brief
 from bot.ingest import netguard, worker
 from bot.ingest.language import LanguageDetector
 from bot.ingest.parse import MAX_TITLE_CHARS
-from bot.ingest.pipeline import FeedReport
+from bot.ingest.records import FeedReport
 from bot.services import add_feed, ingestor
 from bot.settings import Settings
 from storage import feeds as feed_queries

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
-from bot.ingest.pipeline import CycleReport, FeedReport
+from bot.ingest.records import CycleReport, FeedReport
 from bot.observe.metrics import Metrics, failure_stage
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, event, func, text
 from sqlmodel import Session, select
 
 from bot.ingest.language import LanguageDetector
-from bot.ingest.pipeline import CycleReport
+from bot.ingest.records import CycleReport
 from bot.services import add_feed, ingestor
 from bot.settings import Settings
 from storage.models import Article, Feed, Story
@@ -235,3 +236,50 @@ async def test_same_day_stories_from_different_publishers_share_one_story(
     assert (
         story_of["Tilikum, the Killer Whale Featured in ‘Blackfish,’ Dies"] != story_of[airport[0]]
     )
+
+
+async def test_a_database_outage_mid_store_is_not_charged_to_the_feed_and_spares_the_others(
+    postgres_database_url: str, pg: Engine, server: FeedServer, detector: LanguageDetector
+) -> None:
+    """The session storing one feed is terminated, as a PostgreSQL restart would, after its
+    articles were written and before its fetch was recorded. That feed is not the culprit: no
+    error counted, no back-off, its lease given back; the other feed of the cycle still stores
+    (the near-duplicate index is reloaded, not left empty); the next cycle stores the first."""
+    add_corpus_feeds(pg, server, "lemonde-une-fr-2018-02.rss", "golem-de-2018-12.rss")
+    terminated: list[int] = []
+
+    @event.listens_for(pg, "before_cursor_execute")
+    def terminate_mid_store(conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO articles"):
+            conn.info["wrote"] = True
+        elif statement.startswith("UPDATE feeds") and conn.info.pop("wrote", False):
+            if terminated:
+                return
+            pid = conn.connection.dbapi_connection.info.backend_pid
+            terminated.append(pid)
+            with pg.connect() as admin:  # waits (up to 10 s) until the session is gone
+                admin.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+
+    settings = make_settings(postgres_database_url, fetch_tick=1.0)
+    async with ingestor(settings, pg, detector) as ing:
+        first = await ing.run_cycle(all_feeds=True)
+        outcome = {r.status: r for r in first.feeds}
+        assert terminated and sorted(outcome) == ["failed", "ok"]
+        failed, stored = outcome["failed"], outcome["ok"]
+        assert (failed.error or "").startswith("database unavailable")
+        assert stored.new > 0  # stored after the failure, with the index reloaded
+        with Session(pg) as session:
+            feed = session.get(Feed, failed.feed_id)
+            assert feed is not None
+            assert (feed.error_count, feed.last_error, feed.last_status) == (0, None, None)
+            assert feed.lease_owner is None  # given back
+            # Tried again at the next tick, not after an error back-off (5 minutes or more).
+            assert feed.next_check_at <= datetime.now(UTC) + timedelta(seconds=1)
+        assert count(pg, Article, Article.feed_id == failed.feed_id) == 0  # rolled back whole
+
+        await asyncio.sleep(1.1)
+        second = await ing.run_cycle()  # due feeds only: the one the outage interrupted
+
+    assert [(r.feed_id, r.status) for r in second.feeds] == [(failed.feed_id, "ok")]
+    assert second.feeds[0].new > 0
+    assert count(pg, Article) == stored.new + second.feeds[0].new

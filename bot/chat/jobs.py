@@ -108,7 +108,13 @@ async def fetch_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     with runtime.metrics.tick("fetch"):
         if runtime.ingestor is None:
             return
-        report = await runtime.ingestor.run_cycle(on_feed_done=runtime.metrics.observe_feed)
+        application = context.application
+        report = await runtime.ingestor.run_cycle(
+            on_feed_done=runtime.metrics.observe_feed,
+            # PTB clears `running` first thing in stop() and then waits for this job: a stop
+            # (SIGTERM) waits for the feeds in flight, not for every due one.
+            stopping=lambda: not application.running,
+        )
         runtime.metrics.observe_cycle(report)
         if report.feeds:
             log.info(

@@ -19,90 +19,33 @@ import contextlib
 import logging
 import random
 import time
-from collections import OrderedDict
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.ingest.claims import Claimed, ClaimLoop, lease_owner_name
-from bot.ingest.extract import is_teaser
 from bot.ingest.fetch import Fetcher
 from bot.ingest.language import LanguageDetector
-from bot.ingest.prepare import PreparedArticle, PreparedBatch, refresh_text
-from bot.ingest.records import FetchResult
+from bot.ingest.prepare import PreparedBatch
+from bot.ingest.records import CycleReport, FeedJob, FeedReport, FetchResult
 from bot.ingest.schedule import next_check
 from bot.ingest.store import KnownKeys, RecentIndex, StoreLockTimes, lock_store, store_batch
+from bot.ingest.teasers import TeaserFiller
 from bot.ingest.worker import CPUPool, DocumentJob, DocumentResult
 from bot.settings import Settings
 from storage import feeds as feed_queries
 from storage import leases
-from storage.models import Feed
+from storage.db import is_database_outage
+from storage.models import host_key
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-FeedStatus = Literal["ok", "not_modified", "failed"]
 INDEX_WINDOW = timedelta(days=7)  # near-duplicates are looked for among this recent window
-
-
-@dataclass(slots=True)
-class FeedReport:
-    """What one feed's refresh did, for the CLI summary, logs and metrics."""
-
-    feed_id: int
-    url: str
-    status: FeedStatus
-    new: int = 0
-    duplicate: int = 0
-    same_story: int = 0
-    extracted: int = 0
-    error: str | None = None
-    warning: str | None = None
-    elapsed: float = 0.0
-
-
-@dataclass(slots=True)
-class CycleReport:
-    feeds: list[FeedReport] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    def total(self, attr: str) -> int:
-        return sum(int(getattr(f, attr)) for f in self.feeds)
-
-    def count(self, status: FeedStatus) -> int:
-        return sum(1 for f in self.feeds if f.status == status)
-
-
-@dataclass(slots=True, frozen=True)
-class FeedJob:
-    """The part of a Feed row a refresh needs, detached from any session."""
-
-    id: int
-    url: str
-    etag: str | None
-    last_modified: str | None
-    error_count: int
-    language: str | None
-    boilerplate: frozenset[str]
-    lease_owner: str | None = None  # the claimer, whose lease ends when the outcome is stored
-
-    @classmethod
-    def of(cls, feed: Feed, lease_owner: str | None = None) -> FeedJob:
-        assert feed.id is not None
-        return cls(
-            feed.id,
-            feed.url,
-            feed.etag,
-            feed.last_modified,
-            feed.error_count,
-            feed.language,
-            feed_queries.learned_boilerplate(feed),
-            lease_owner,
-        )
 
 
 class Ingestor:
@@ -133,8 +76,7 @@ class Ingestor:
         # a time (bench/workers: the lock held 125 → 48 ms a store).
         one_at_a_time = self.coordinated and pool.workers == 0
         self._gil: asyncio.Semaphore | None = asyncio.Semaphore(1) if one_at_a_time else None
-        # Pages that yielded no text are not fetched again (at most once per URL).
-        self._failed_pages: OrderedDict[str, None] = OrderedDict()
+        self.teasers = TeaserFiller(fetcher, pool, detector, settings.teaser_chars)
 
     async def run_cycle(
         self,
@@ -142,14 +84,19 @@ class Ingestor:
         all_feeds: bool = False,
         on_feed_done: Callable[[FeedReport], None] | None = None,
         on_start: Callable[[int], None] | None = None,
+        stopping: Callable[[], bool] | None = None,
     ) -> CycleReport:
         """Refresh every due feed (or all), concurrently within the fetcher's limits.
 
         On PostgreSQL the due feeds are claimed through leases, so this cycle, workers and
         other processes never fetch one feed twice; feeds other processes hold are theirs.
+
+        Once ``stopping()`` is true (the bot got SIGTERM) no more feeds are started: those in
+        flight are finished and the rest stay due, so a stop waits for a few feeds, not for
+        every due one (which could outlast Docker's 10 s grace and end in a SIGKILL).
         """
         if self.coordinated:
-            return await self._run_claimed_cycle(all_feeds, on_feed_done, on_start)
+            return await self._run_claimed_cycle(all_feeds, on_feed_done, on_start, stopping)
         started = time.perf_counter()
         now = datetime.now(UTC)
         jobs = await asyncio.to_thread(self._due_jobs, now, all_feeds)
@@ -160,17 +107,26 @@ class Ingestor:
         # Feeds in flight are bounded as a whole, not only their HTTP part: a fetched body waits
         # for a CPU worker, and thousands of them waiting at once would hold every body in
         # memory (the corpus ×50 peaked at 1.2 GB before this bound, see docs/benchmarks.md).
+        # And per host, as claims are on PostgreSQL: a feed waiting for its host is not in
+        # flight yet, so a stop does not wait for it.
         slots = asyncio.Semaphore(self.settings.fetch_concurrency)
+        per_host = self.settings.fetch_per_host
+        hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(per_host)
+        )
 
-        async def one(job: FeedJob) -> FeedReport:
-            async with slots:
+        async def one(job: FeedJob) -> FeedReport | None:
+            async with hosts[host_key(job.url)], slots:
+                if stopping is not None and stopping():
+                    return None  # not started: it stays due for the next run
                 report = await self.refresh(job)
             if on_feed_done:
                 on_feed_done(report)
             return report
 
         reports = await asyncio.gather(*(one(job) for job in jobs))
-        return CycleReport(feeds=list(reports), elapsed=time.perf_counter() - started)
+        done = [report for report in reports if report is not None]
+        return CycleReport(feeds=done, elapsed=time.perf_counter() - started)
 
     # --- claimed feeds (PostgreSQL: workers, and every cycle there) -------------------------
 
@@ -179,17 +135,25 @@ class Ingestor:
         all_feeds: bool,
         on_feed_done: Callable[[FeedReport], None] | None,
         on_start: Callable[[int], None] | None,
+        stopping: Callable[[], bool] | None,
     ) -> CycleReport:
         if all_feeds:  # every feed due now, for this cycle or any worker that is faster
             await asyncio.to_thread(self._db, leases.make_all_due)
         if on_start:
             on_start(await asyncio.to_thread(self._db, leases.count_due))
-        return await self.run_claimed(
-            lease_owner_name("cycle"),
-            batch=self.settings.fetch_concurrency,
-            once=True,
-            on_feed_done=on_feed_done,
-        )
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(_set_when(stopping, stop)) if stopping else None
+        try:
+            return await self.run_claimed(
+                lease_owner_name("cycle"),
+                batch=self.settings.fetch_concurrency,
+                once=True,
+                stop=stop,
+                on_feed_done=on_feed_done,
+            )
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     async def run_claimed(
         self,
@@ -241,14 +205,32 @@ class Ingestor:
         try:
             report = await self._refresh(job)
         except Exception as exc:  # a bug or a database outage must not stop the cycle
-            log.exception("feed %s: unexpected failure", job.url)
-            report = FeedReport(job.id, job.url, "failed", error=f"internal error: {exc!r}")
-            try:
-                await self._record_failure(job, report.error or "", retry_after=None)
-            except Exception:  # the database itself is failing: the next cycle retries the feed
-                log.exception("feed %s: could not record the failure", job.url)
+            if is_database_outage(exc):
+                report = await self._database_away(job, exc)
+            else:
+                log.exception("feed %s: unexpected failure", job.url)
+                report = FeedReport(job.id, job.url, "failed", error=f"internal error: {exc!r}")
+                try:
+                    await self._record_failure(job, report.error or "", retry_after=None)
+                except Exception:  # the database is failing too: the next cycle retries it
+                    log.exception("feed %s: could not record the failure", job.url)
         report.elapsed = time.perf_counter() - started
         return report
+
+    async def _database_away(self, job: FeedJob, exc: Exception) -> FeedReport:
+        """The database failed, not the feed: no error is counted against the feed and it is
+        not backed off; it is tried again at the next tick (its lease, if any, given back)."""
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        log.warning("feed %s: the database is unavailable (%s); tried again soon", job.url, reason)
+        retry_at = datetime.now(UTC) + timedelta(seconds=self.settings.fetch_tick)
+        try:
+            async with self._write_lock:
+                await asyncio.to_thread(
+                    self._db, feed_queries.postpone, job.id, retry_at, job.lease_owner
+                )
+        except Exception:  # still away: the feed is still due, its lease expires by itself
+            log.warning("feed %s: could not postpone it either", job.url, exc_info=True)
+        return FeedReport(job.id, job.url, "failed", error=f"database unavailable: {reason}")
 
     async def _refresh(self, job: FeedJob) -> FeedReport:
         await self._ensure_index()
@@ -285,7 +267,7 @@ class Ingestor:
             log.info("feed %s parsed with a warning: %s", job.url, document.warning)
         extracted = 0
         if self.settings.extract_teasers:
-            extracted = await self._extract_teasers(document.batch.articles)
+            extracted = await self.teasers.fill(document.batch.articles)
         async with self._write_lock, self._gil_turn():
             report = await asyncio.to_thread(self._store, job, document, result)
         report.duplicate += document.known
@@ -295,29 +277,6 @@ class Ingestor:
 
     def _gil_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
         return self._gil if self._gil is not None else contextlib.nullcontext()
-
-    # --- teaser extraction -------------------------------------------------------------
-
-    async def _extract_teasers(self, articles: list[PreparedArticle]) -> int:
-        async def one(item: PreparedArticle) -> bool:
-            url = item.url
-            if not url or url in self._failed_pages:
-                return False
-            page = await self.fetcher.fetch_page(url)
-            text = None
-            if page.status == "ok" and page.body:
-                text = await self.pool.extract(page.body, url)
-            if not text or len(text) <= len(item.text):
-                self._failed_pages[url] = None
-                while len(self._failed_pages) > 10_000:
-                    self._failed_pages.popitem(last=False)
-                return False
-            await asyncio.to_thread(refresh_text, item, text, self.detector)
-            return True
-
-        teasers = [a for a in articles if is_teaser(a.text, self.settings.teaser_chars) and a.url]
-        done = await asyncio.gather(*(one(a) for a in teasers))
-        return sum(done)
 
     # --- database side (worker threads) --------------------------------------------------
 
@@ -350,7 +309,7 @@ class Ingestor:
                 if self._index is None:
                     await asyncio.to_thread(self._load_index)
 
-    def _load_index(self) -> None:
+    def _load_index(self) -> RecentIndex:
         index = RecentIndex()
         engine = self.engine
         if self.coordinated:  # one snapshot, so the watermark matches what was loaded
@@ -359,6 +318,7 @@ class Ingestor:
             index.load(session, datetime.now(UTC) - INDEX_WINDOW)
         self._index = index
         log.info("near-duplicate index loaded with %d recent articles", len(index))
+        return index
 
     def _next(
         self, max_age: int | None, retry_after: int | None, errors: int, ttl: int | None = None
@@ -391,7 +351,10 @@ class Ingestor:
             await asyncio.to_thread(self._record, job, "failed", next_at, error=error)
 
     def _store(self, job: FeedJob, document: DocumentResult, result: FetchResult) -> FeedReport:
-        assert self._index is not None and document.batch is not None
+        assert document.batch is not None
+        # A failed store dropped the index (below) after other feeds had loaded it: reload it
+        # here, under the write lock, rather than fail every feed of the cycle.
+        index = self._index if self._index is not None else self._load_index()
         batch, known, locked, seen = document.batch, None, 0.0, 0
         with Session(self.engine) as session:
             if self.coordinated:
@@ -402,24 +365,24 @@ class Ingestor:
                 seen = len(batch.articles) - len(fresh)
                 batch = PreparedBatch(fresh, batch.boilerplate)
                 if fresh:
-                    locked = lock_store(session, self._index, stored, self.store_lock)
+                    locked = lock_store(session, index, stored, self.store_lock)
                     known = stored
-            counts = store_batch(session, job.id, batch, self._index, known)
+            counts = store_batch(session, job.id, batch, index, known)
             counts.duplicate += seen
-            feed_queries.record_fetch(
-                session,
-                job.id,
-                status="ok",
-                next_check_at=self._next(result.max_age, None, 0, document.ttl_minutes),
-                etag=result.etag,
-                last_modified=result.last_modified,
-                title=document.title,
-                site_url=document.site_url,
-                language=document.language,
-                boilerplate=document.batch.boilerplate,
-                lease_owner=job.lease_owner,
-            )
             try:
+                feed_queries.record_fetch(
+                    session,
+                    job.id,
+                    status="ok",
+                    next_check_at=self._next(result.max_age, None, 0, document.ttl_minutes),
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                    title=document.title,
+                    site_url=document.site_url,
+                    language=document.language,
+                    boilerplate=document.batch.boilerplate,
+                    lease_owner=job.lease_owner,
+                )
                 session.commit()
             except BaseException:
                 # Rolled back: these ids will never exist, so they must not be matched against.
@@ -436,3 +399,11 @@ class Ingestor:
             duplicate=counts.duplicate,
             same_story=counts.same_story,
         )
+
+
+async def _set_when(condition: Callable[[], bool], event: asyncio.Event) -> None:
+    """Set ``event`` once ``condition()`` holds (polled: PTB's "stopping" is a flag, not an
+    event), so the claim loop stops claiming within a quarter of a second."""
+    while not condition():
+        await asyncio.sleep(0.25)
+    event.set()

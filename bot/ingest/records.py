@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from storage import feeds as feed_queries
+from storage.models import Feed
+
 FetchStatus = Literal["ok", "not_modified", "error"]
+FeedStatus = Literal["ok", "not_modified", "failed"]
 
 
 @dataclass(slots=True)
@@ -67,3 +71,59 @@ class CleanResult:
 
     text: str  # paragraphs separated by a blank line
     removed: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FeedReport:
+    """What one feed's refresh did, for the CLI summary, logs and metrics."""
+
+    feed_id: int
+    url: str
+    status: FeedStatus
+    new: int = 0
+    duplicate: int = 0
+    same_story: int = 0
+    extracted: int = 0
+    error: str | None = None
+    warning: str | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(slots=True)
+class CycleReport:
+    feeds: list[FeedReport] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def total(self, attr: str) -> int:
+        return sum(int(getattr(f, attr)) for f in self.feeds)
+
+    def count(self, status: FeedStatus) -> int:
+        return sum(1 for f in self.feeds if f.status == status)
+
+
+@dataclass(slots=True, frozen=True)
+class FeedJob:
+    """The part of a Feed row a refresh needs, detached from any session."""
+
+    id: int
+    url: str
+    etag: str | None
+    last_modified: str | None
+    error_count: int
+    language: str | None
+    boilerplate: frozenset[str]
+    lease_owner: str | None = None  # the claimer, whose lease ends when the outcome is stored
+
+    @classmethod
+    def of(cls, feed: Feed, lease_owner: str | None = None) -> FeedJob:
+        assert feed.id is not None
+        return cls(
+            feed.id,
+            feed.url,
+            feed.etag,
+            feed.last_modified,
+            feed.error_count,
+            feed.language,
+            feed_queries.learned_boilerplate(feed),
+            lease_owner,
+        )

@@ -39,7 +39,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from bot.ingest.pipeline import CycleReport, FeedReport
+    from bot.ingest.records import CycleReport, FeedReport
 
 # Refreshing one feed: a 304 takes milliseconds, a big feed on a slow host tens of seconds.
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
