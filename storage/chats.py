@@ -1,8 +1,10 @@
 """Chat, subscription and filter queries: what each chat (and forum topic) has asked for.
 
 A subscription row means one of three things: ``feed_id`` set (one feed), ``keywords`` set
-(a keyword alert over every feed), or neither (all feeds). PostgreSQL treats NULL feed ids as
-distinct in the unique constraint, so "already there" is checked here, not left to it.
+(a keyword alert over every feed), or neither (all feeds). NULL feed ids are distinct in the
+unique constraint, so rows without a feed have a partial unique index of their own (migration
+0005); inserts rely on both (``ON CONFLICT DO NOTHING``) rather than on a check that two
+commands running at once would both pass.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from storage.models import Chat, ChatFilter, Feed, Subscription
+from storage.db import dialect_insert
+from storage.models import Chat, ChatFilter, Feed, Subscription, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +144,25 @@ def subscribe(
     feed_id: int | None = None,
     keywords: str = "",
 ) -> bool:
-    """Add a subscription; False when the chat already had it."""
-    if _find(session, chat_id, topic_id, feed_id, keywords) is not None:
-        return False
-    session.add(
-        Subscription(chat_id=chat_id, topic_id=topic_id, feed_id=feed_id, keywords=keywords)
+    """Add a subscription; False when the chat already had it.
+
+    Safe when two commands add the same one at once (a double tap): the unique constraint and,
+    for "all feeds" rows, the partial unique index decide, and the loser's insert does nothing.
+    """
+    statement = (
+        dialect_insert(session, Subscription)
+        .values(
+            chat_id=chat_id,
+            topic_id=topic_id,
+            feed_id=feed_id,
+            keywords=keywords,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing()
+        .returning(col(Subscription.id))
     )
-    session.flush()
-    return True
+    # RETURNING, not rowcount: rowcount read 1 on PostgreSQL when the insert did nothing.
+    return session.execute(statement).first() is not None
 
 
 def subscribed_to_all(session: Session, chat_id: int, topic_id: int = 0) -> bool:
@@ -163,8 +177,8 @@ def unsubscribe_feed(session: Session, chat_id: int, topic_id: int, feed_id: int
         session.delete(found)
         session.flush()
         return True
-    # Every "all feeds" row: two /start at once can each add one (UNIQUE never matches NULL
-    # feed ids), and one left behind would keep sending the feed the reader just stopped.
+    # Every "all feeds" row: before migration 0005 two /start at once could each add one, and
+    # one left behind would keep sending the feed the reader just stopped.
     everything = session.exec(
         select(Subscription).where(
             Subscription.chat_id == chat_id,
@@ -177,9 +191,12 @@ def unsubscribe_feed(session: Session, chat_id: int, topic_id: int, feed_id: int
         return False
     for row in everything:
         session.delete(row)
-    for other in session.exec(select(Feed.id).where(Feed.id != feed_id)).all():
-        session.add(Subscription(chat_id=chat_id, topic_id=topic_id, feed_id=other))
     session.flush()
+    others = session.exec(select(Feed.id).where(Feed.id != feed_id)).all()
+    if others:  # two of these at once write the same rows: the second insert does nothing
+        common = {"chat_id": chat_id, "topic_id": topic_id, "keywords": "", "created_at": utcnow()}
+        rows = [{**common, "feed_id": other} for other in others]
+        session.execute(dialect_insert(session, Subscription).on_conflict_do_nothing(), rows)
     return True
 
 
@@ -234,8 +251,13 @@ def remove_subscription(session: Session, chat_id: int, subscription_id: int) ->
 
 
 def filters(session: Session, chat_id: int) -> Sequence[ChatFilter]:
+    # populate_existing: set_filter writes with a Core upsert, which the session's already
+    # loaded rows would not show (a flipped word would read as before).
     return session.exec(
-        select(ChatFilter).where(ChatFilter.chat_id == chat_id).order_by(col(ChatFilter.id))
+        select(ChatFilter)
+        .where(ChatFilter.chat_id == chat_id)
+        .order_by(col(ChatFilter.id))
+        .execution_options(populate_existing=True)
     ).all()
 
 
@@ -247,15 +269,14 @@ def all_filters(session: Session) -> dict[int, list[ChatFilter]]:
 
 
 def set_filter(session: Session, chat_id: int, word: str, *, required: bool) -> None:
-    """Add or flip a filter word (a word is either required or excluded, not both)."""
-    row = session.exec(
-        select(ChatFilter).where(ChatFilter.chat_id == chat_id, ChatFilter.word == word)
-    ).first()
-    if row is None:
-        row = ChatFilter(chat_id=chat_id, word=word, required=required)
-    row.required = required
-    session.add(row)
-    session.flush()
+    """Add or flip a filter word (a word is either required or excluded, not both); the
+    same word sent by two commands at once ends as one row, the later choice kept."""
+    statement = (
+        dialect_insert(session, ChatFilter)
+        .values(chat_id=chat_id, word=word, required=required, created_at=utcnow())
+        .on_conflict_do_update(index_elements=["chat_id", "word"], set_={"required": required})
+    )
+    session.execute(statement)
 
 
 def clear_filters(session: Session, chat_id: int) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -39,6 +40,13 @@ def normalize_url(url: str) -> str:
 
 def is_sqlite(url: str) -> bool:
     return make_url(normalize_url(url)).get_backend_name() == "sqlite"
+
+
+def dialect_insert(session: Any, table: Any) -> Any:
+    """``INSERT`` with the dialect's ``ON CONFLICT`` clauses (both databases have them): for
+    rows two commands may write at once, where "already there" is an answer, not an error."""
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(table)
 
 
 def is_database_outage(exc: BaseException) -> bool:

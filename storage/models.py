@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -191,6 +192,16 @@ class Subscription(SQLModel, table=True):
     __tablename__ = "subscriptions"
     __table_args__ = (
         UniqueConstraint("chat_id", "topic_id", "feed_id", "keywords", name="uq_subscription"),
+        # NULLs are distinct in the constraint above: "all feeds" rows need their own index.
+        Index(
+            "uq_subscription_all_feeds",
+            "chat_id",
+            "topic_id",
+            "keywords",
+            unique=True,
+            sqlite_where=text("feed_id IS NULL"),
+            postgresql_where=text("feed_id IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

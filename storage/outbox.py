@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, tuple_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from storage.db import dialect_insert
 from storage.models import Article, Chat, Delivery, OutboxItem, Story, utcnow
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
@@ -31,12 +31,6 @@ class StoryFacts:
     id: int
     feed_ids: frozenset[int]
     text: str  # titles and texts of its articles, for keyword alerts and filters
-
-
-def _insert_ignore(session: Session, model: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model)
 
 
 def unannounced_stories(session: Session, limit: int = 500) -> list[int]:
@@ -118,7 +112,7 @@ def owe(session: Session, pairs: Sequence[tuple[int, int, int]]) -> list[tuple[i
     # Core, not the ORM's bulk path: nothing here needs objects.
     table = Delivery.__table__  # type: ignore[attr-defined]
     statement = (
-        _insert_ignore(session, table)
+        dialect_insert(session, table)
         .on_conflict_do_nothing()
         .returning(table.c.chat_id, table.c.topic_id, table.c.story_id)
     )

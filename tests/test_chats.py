@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+import threading
+import time
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from storage import chats as chat_queries
 from storage.chats import ChatInfo
+from storage.migrate import downgrade, upgrade
 from storage.models import Chat, ChatFilter, Subscription
 from tests.support.seed import add_feed
 
@@ -35,6 +41,90 @@ def test_all_feeds_subscription_is_not_duplicated_even_where_nulls_are_distinct(
         session.commit()
         assert len(session.exec(select(Subscription)).all()) == 2
         assert chat_queries.subscribed_to_all(session, CHAT)
+
+
+def test_the_database_refuses_a_second_all_feeds_row_for_one_place(engine: Engine) -> None:
+    with Session(engine) as session:
+        session.add(Subscription(chat_id=CHAT, topic_id=0))
+        session.add(Subscription(chat_id=CHAT, topic_id=0, keywords="rain"))
+        session.commit()
+        session.add(Subscription(chat_id=CHAT, topic_id=0))
+        with pytest.raises(IntegrityError):
+            session.commit()
+        session.rollback()
+        session.add(Subscription(chat_id=CHAT, topic_id=0, keywords="rain"))
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["all", "alert", "feed", "filter"],
+)
+def test_the_same_change_from_two_sessions_at_once_is_stored_once(
+    engine: Engine, change: str
+) -> None:
+    """A double tap: the second session writes while the first has not committed yet. It
+    waits for the first (SQLite's write lock, PostgreSQL's unique index) and then finds the row
+    there: no error, no second row. Checking first and inserting after would store two "all
+    feeds" rows (NULL feed ids never collide in a UNIQUE constraint)."""
+    with Session(engine) as session:
+        feed_id = add_feed(session, "news")
+        chat_queries.register_chat(session, ChatInfo(CHAT))
+        session.commit()
+
+    def write(session: Session) -> bool | None:
+        if change == "filter":
+            chat_queries.set_filter(session, CHAT, "rain", required=True)
+            return None
+        keywords = "rain" if change == "alert" else ""
+        return chat_queries.subscribe(
+            session, CHAT, feed_id=feed_id if change == "feed" else None, keywords=keywords
+        )
+
+    second: list[bool | None] = []
+
+    def other() -> None:
+        with Session(engine) as session:
+            second.append(write(session))
+            session.commit()
+
+    with Session(engine) as first:
+        assert write(first) is not False
+        thread = threading.Thread(target=other)
+        thread.start()
+        time.sleep(0.3)  # the second session is now waiting for the first
+        first.commit()
+    thread.join(timeout=15)
+    assert second == ([None] if change == "filter" else [False])
+    with Session(engine) as session:
+        rows = session.exec(select(ChatFilter if change == "filter" else Subscription)).all()
+    assert len(rows) == 1
+
+
+def test_migration_0005_merges_all_feeds_rows_stored_twice(tmp_path) -> None:
+    from storage.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine)
+    downgrade(engine, "0004")
+    with engine.begin() as conn:
+        for topic, keywords in [(0, ""), (0, ""), (0, "rain"), (0, "rain"), (3, ""), (0, "")]:
+            conn.execute(
+                text(
+                    "INSERT INTO subscriptions (chat_id, topic_id, keywords, created_at) "
+                    "VALUES (:chat, :topic, :keywords, CURRENT_TIMESTAMP)"
+                ),
+                {"chat": CHAT, "topic": topic, "keywords": keywords},
+            )
+    upgrade(engine)
+    with Session(engine) as session:
+        kept = session.exec(select(Subscription).order_by(Subscription.id)).all()
+    assert [(r.id, r.topic_id, r.keywords) for r in kept] == [
+        (1, 0, ""),
+        (3, 0, "rain"),
+        (5, 3, ""),
+    ]
 
 
 def test_unsubscribing_one_feed_from_all_keeps_the_others(engine: Engine) -> None:
