@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
@@ -82,10 +81,7 @@ async def alert_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         )
         return
     await ensure_chat(runtime, here)
-    try:
-        outcome = await runtime.db(lambda s: _add_alert(s, here.chat_id, here.topic_id, words))
-    except IntegrityError:  # the same /alert twice at once: the other one stored it
-        outcome = "exists"
+    outcome = await runtime.db(lambda s: _add_alert(s, here.chat_id, here.topic_id, words))
     shown = html(" ".join(words))
     if outcome == "exists":
         message = t(here.lang, "You already have an alert for <b>{words}</b>.", words=shown)
@@ -260,11 +256,7 @@ async def filter_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, message + "\n" + _filter_usage(here.lang))
         return
     await ensure_chat(runtime, here)
-    updated: list[ChatFilter] | None
-    try:
-        updated = await runtime.db(lambda s: _set_filters(s, here.chat_id, wanted))
-    except IntegrityError:  # the same word added by two /filter at once; the other won
-        updated = await runtime.db(lambda s: list(chat_queries.filters(s, here.chat_id)))
+    updated = await runtime.db(lambda s: _set_filters(s, here.chat_id, wanted))
     if updated is None:
         message = t(
             here.lang,

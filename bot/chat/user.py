@@ -12,7 +12,6 @@ import math
 import re
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
@@ -83,15 +82,6 @@ def change_feed(session: Session, here: Where, feed_id: int, on: bool) -> tuple[
         return ("subscribed" if done else "already"), feed
     done = chat_queries.unsubscribe_feed(session, here.chat_id, here.topic_id, feed_id)
     return ("unsubscribed" if done else "not_subscribed"), feed
-
-
-async def _change_feed(
-    runtime: Runtime, here: Where, feed_id: int, on: bool
-) -> tuple[str, Feed | None]:
-    try:
-        return await runtime.db(lambda s: change_feed(s, here, feed_id, on))
-    except IntegrityError:  # the same /subscribe twice at once: the other one stored it
-        return await runtime.db(lambda s: change_feed(s, here, feed_id, on))
 
 
 def _title(feed: Feed) -> str:
@@ -189,10 +179,7 @@ async def feeds_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             outcome, feed = change_feed(session, here, int(feed_ref), action == "sub")
         return outcome, feed, catalogue(session, here, page)
 
-    try:
-        outcome, feed, cat = await runtime.db(work)
-    except IntegrityError:  # a double tap: the other press stored the same subscription
-        outcome, feed, cat = await runtime.db(work)
+    outcome, feed, cat = await runtime.db(work)
     if outcome is None:
         await query.answer()
     else:
@@ -237,7 +224,7 @@ async def subscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         )
         return
     feed_id = int(ref[1])
-    outcome, feed = await _change_feed(runtime, here, feed_id, True)
+    outcome, feed = await runtime.db(lambda s: change_feed(s, here, feed_id, True))
     await reply(update, _outcome(here.lang, outcome, feed_id, feed, markup=True))
 
 
@@ -261,7 +248,7 @@ async def unsubscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE
         await reply(update, usage)
         return
     feed_id = int(ref[1])
-    outcome, feed = await _change_feed(runtime, here, feed_id, False)
+    outcome, feed = await runtime.db(lambda s: change_feed(s, here, feed_id, False))
     await reply(update, _outcome(here.lang, outcome, feed_id, feed, markup=True))
 
 
