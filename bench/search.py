@@ -58,6 +58,8 @@ from storage.models import Article, Feed, Story
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "bench"
+# The search engine's source, hashed into each result's label (storage/).
+SEARCH_ENGINE_FILES = ("search.py", "search_sql.py", "query.py", "query_compile.py")
 RESULTS = DATA / "search-results.json"
 SEED = 2026
 TARGET_P95_MS, TARGET_RATIO = 50.0, 2.0
@@ -398,11 +400,11 @@ def engine_version() -> str:
     import storage.search
 
     digest = hashlib.sha256()
-    for name in ("search.py", "query.py"):
+    for name in SEARCH_ENGINE_FILES:
         path = ROOT / "storage" / name
         digest.update(path.read_bytes() if path.exists() else b"")
     kind = "rewrite (search_page)" if hasattr(storage.search, "search_page") else "original"
-    return f"{kind}, storage/search.py+query.py sha256 {digest.hexdigest()[:10]}"
+    return f"{kind}, storage/{'+'.join(SEARCH_ENGINE_FILES)} sha256 {digest.hexdigest()[:10]}"
 
 
 def _ms(value: float) -> str:

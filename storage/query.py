@@ -1,4 +1,5 @@
-"""The search box's language, parsed into a :class:`Query` and compiled for FTS5 and tsquery.
+"""The search box's language, parsed into a :class:`Query` (compiled for FTS5 and tsquery by
+:mod:`storage.query_compile`).
 
 Syntax: words (all must match; four letters or more, or a trailing ``*``, also match as a
 prefix: "élection" finds "élections"), "exact phrase" (``"..."*``: its last word a prefix),
@@ -8,28 +9,27 @@ prefix: "élection" finds "élections"), "exact phrase" (``"..."*``: its last wo
 published, else fetched). Anything else, ``foo:bar`` included, is words.
 
 Nothing the user typed reaches either query language: words are reduced to runs of letters,
-digits and marks, and the compilers write every quote and operator themselves. Scripts
-written without spaces (Chinese, Japanese, Thai...) are one token per run on both engines
-(FTS5 unicode61 and PostgreSQL's parser both index "東京都知事選挙" as a single word), so a
-run typed in the query always matches as a prefix: "東京" finds "東京都知事選挙", but a word
-from the middle of a run does not (that would need an n-gram index).
+digits and marks, and the compilers (:mod:`storage.query_compile`) write every quote and
+operator themselves. Scripts written without spaces (Chinese, Japanese, Thai...) are one
+token per run on both engines (FTS5 unicode61 and PostgreSQL's parser both index
+"東京都知事選挙" as a single word), so a run typed in the query always matches as a prefix:
+"東京" finds "東京都知事選挙", but a word from the middle of a run does not (that would need
+an n-gram index).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from storage.snippets import PREFIX_MIN, fold, fold_with_map, highlight_spans, is_unspaced
 
 # fold, fold_with_map, highlight_spans, is_unspaced and PREFIX_MIN live in storage.snippets
 # (pure text helpers shared with snippets); re-exported here for existing importers.
-__all__ = ["MAX_TERM_LENGTH", "MAX_WORDS", "PREFIX_MIN", "Phrase", "Query", "Term", "fold"]
-__all__ += ["fold_with_map", "fts5_exclusions", "fts5_query", "highlight_spans", "is_unspaced"]
-__all__ += ["map_words", "parse_query", "tsquery_exclusions", "tsquery_text", "words_of"]
+__all__ = ["MAX_TERM_LENGTH", "MAX_WORDS", "PREFIX_MIN", "Atom", "Phrase", "Query", "Term"]
+__all__ += ["fold", "fold_with_map", "highlight_spans", "is_unspaced", "parse_query", "words_of"]
 
 MAX_WORDS = 16  # words in a whole query (phrase words count); more is a pasted paragraph
 MAX_TERM_LENGTH = 64
@@ -336,89 +336,3 @@ def parse_query(text: str, *, now: datetime | None = None) -> Query:
             for atom in _chunk_atoms(chunk):
                 parts.add(atom, negated)
     return parts.query()
-
-
-# --- compiling -----------------------------------------------------------------------------
-
-
-def _fts5_atom(atom: Atom) -> str:
-    # Words hold only letters, digits and marks, so nothing inside the quotes is syntax;
-    # doubling quotes anyway keeps that true if words_of ever changes.
-    text = " ".join(atom.words).replace('"', '""')
-    return f'"{text}"' + ("*" if atom.prefix else "")
-
-
-def _fts5_any(atoms: Iterable[Atom]) -> str:
-    return " OR ".join(_fts5_atom(atom) for atom in atoms)
-
-
-def fts5_query(query: Query) -> str | None:
-    """The FTS5 MATCH expression for the positive groups minus the exclusions; None when
-    there is no positive word (FTS5 cannot match a pure negation)."""
-    if not query.groups:
-        return None
-    positive = " AND ".join(f"({_fts5_any(group)})" for group in query.groups)
-    if query.excluded:
-        return f"({positive}) NOT ({_fts5_any(query.excluded)})"
-    return positive
-
-
-def fts5_exclusions(query: Query) -> str | None:
-    """A MATCH expression for any excluded atom: filters a listing without positive words."""
-    return _fts5_any(query.excluded) if query.excluded else None
-
-
-def _lexeme(word: str, prefix: bool) -> str:
-    quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'" + (":*" if prefix else "")
-    if word.isascii() and word.isdigit():
-        # PostgreSQL's parser reads "covid-19" as 'covid' '-19' (a signed integer).
-        signed = f"'-{word}'" + (":*" if prefix else "")
-        return f"({quoted} | {signed})"
-    return quoted
-
-
-def _tsquery_atom(atom: Atom) -> str:
-    last = len(atom.words) - 1
-    lexemes = [_lexeme(word, atom.prefix and n == last) for n, word in enumerate(atom.words)]
-    return lexemes[0] if len(lexemes) == 1 else "(" + " <-> ".join(lexemes) + ")"
-
-
-def _tsquery_any(atoms: Iterable[Atom]) -> str:
-    return "(" + " | ".join(_tsquery_atom(atom) for atom in atoms) + ")"
-
-
-def tsquery_text(query: Query) -> str | None:
-    """to_tsquery('simple', ...) text for the positive groups minus the exclusions; None
-    without positive words. The words must already be what the index holds: unaccented by
-    PostgreSQL itself (see :func:`map_words`), so that both sides fold alike."""
-    if not query.groups:
-        return None
-    parts = [_tsquery_any(group) for group in query.groups]
-    parts.extend("!" + _tsquery_any([atom]) for atom in query.excluded)
-    return " & ".join(parts)
-
-
-def tsquery_exclusions(query: Query) -> str | None:
-    """tsquery text matching any excluded atom: filters a listing without positive words."""
-    return _tsquery_any(query.excluded) if query.excluded else None
-
-
-def map_words(query: Query, change: Callable[[str], list[str]]) -> Query:
-    """``query`` with every word replaced by ``change(word)``: several words make a phrase,
-    none drops the atom (and a group left empty). Used to unaccent words for PostgreSQL."""
-
-    def atom_of(atom: Atom) -> Atom | None:
-        words = [new for word in atom.words for new in change(word)]
-        if not words:
-            return None
-        if isinstance(atom, Term) and len(words) == 1:
-            return Term(words[0], atom.prefix)
-        return Phrase(tuple(words), atom.prefix)
-
-    groups = []
-    for group in query.groups:
-        atoms = tuple(a for a in map(atom_of, group) if a is not None)
-        if atoms:
-            groups.append(atoms)
-    excluded = tuple(a for a in map(atom_of, query.excluded) if a is not None)
-    return replace(query, groups=tuple(groups), excluded=excluded)

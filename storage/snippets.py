@@ -1,7 +1,7 @@
 """Pure text functions for showing search results: folding (case and accents, as both indexes
 fold) for highlights, the highlight spans of query words, and the snippet window.
 
-Kept apart from :mod:`storage.query` (the query language) and :mod:`storage.search` (the SQL)
+Kept apart from :mod:`storage.query` (the query language) and :mod:`storage.search` (search)
 because neither needs a database nor the parser: they turn text and folded terms into text
 and spans. The prefix rule and the unspaced scripts live here, the lowest layer, because
 highlighting must apply them exactly as the query compilers do; :mod:`storage.query` imports

@@ -1,5 +1,5 @@
-"""The search query language (storage.query, pure): every syntax form, precedence, quoting,
-operators and dates, what the compilers write, and hostile text."""
+"""The search query language (storage.query and storage.query_compile, pure): every syntax
+form, precedence, quoting, operators and dates, what the compilers write, and hostile text."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.query import (
-    MAX_TERM_LENGTH,
-    MAX_WORDS,
-    Phrase,
-    Query,
-    Term,
+from storage.query import MAX_TERM_LENGTH, MAX_WORDS, Phrase, Query, Term, parse_query
+from storage.query_compile import (
     fts5_exclusions,
     fts5_query,
     map_words,
-    parse_query,
     tsquery_exclusions,
     tsquery_text,
 )
