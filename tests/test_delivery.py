@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.chat.delivery import Counters, Deliverer, render_item
+from bot.chat.delivery import Deliverer, render_item
+from bot.observe.counters import DeliveryCounters
 from storage import chats as chat_queries
 from storage import outbox
 from storage.articles import NewArticle, insert_articles
@@ -148,7 +149,7 @@ def deliverer(bot: BotHarness) -> Deliverer:
     return found
 
 
-def counters(bot: BotHarness) -> Counters:
+def counters(bot: BotHarness) -> DeliveryCounters:
     return deliverer(bot).counters
 
 

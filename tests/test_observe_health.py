@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.chat.delivery import Counters
+from bot.observe.counters import DeliveryCounters
 from bot.observe.health import (
     DbSnapshot,
     FailingFeed,
@@ -260,8 +260,8 @@ class Clock:
 
 
 def test_the_probe_notes_when_the_delivery_worker_last_moved(engine: Engine) -> None:
-    clock, counters = Clock(), Counters()
-    current: list[Counters | None] = [None]
+    clock, counters = Clock(), DeliveryCounters()
+    current: list[DeliveryCounters | None] = [None]
     probe = Probe(
         engine,
         Metrics(clock=clock),

@@ -6,6 +6,7 @@ stopped, delivery stopped) and healthy again. Both databases."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -21,6 +22,7 @@ from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from bot.chat.delivery import Deliverer
+from bot.observe.counters import DELIVERY_FIELDS, DELIVERY_HELP, DeliveryCounters
 from bot.observe.health import HealthRules
 from bot.observe.metrics import Metrics
 from bot.observe.server import ObserveServer, start_observer
@@ -353,12 +355,10 @@ def test_no_port_no_server(engine: Engine, database_url: str) -> None:
 def test_every_metric_served_is_documented_in_operations_md(
     engine: Engine, database_url: str
 ) -> None:
-    from bot.chat.delivery import Counters
-
     metrics = Metrics()
     metrics.schedule("fetch", 60)
     settings = worker_settings(database_url)
-    counters = Counters()
+    counters = DeliveryCounters()
     with ObserveServer(
         settings, engine, metrics, role="bot", delivery=lambda: counters, port=0
     ) as server:
@@ -369,3 +369,36 @@ def test_every_metric_served_is_documented_in_operations_md(
     docs = (REPO_ROOT / "docs" / "operations.md").read_text()
     missing = sorted(name for name in families if f"`{name}`" not in docs)
     assert missing == [], "document these in docs/operations.md"
+
+
+def test_healthz_and_metrics_serve_exactly_the_fields_of_delivery_counters(
+    engine: Engine, database_url: str
+) -> None:
+    """bot/observe/counters.py is the only list of the delivery counters: each field (and
+    nothing else) reaches /healthz and /metrics with its own value and its help text."""
+    expected = {f.name: 10 + i for i, f in enumerate(dataclasses.fields(DeliveryCounters))}
+    counters = DeliveryCounters(**expected)
+    with ObserveServer(
+        worker_settings(database_url),
+        engine,
+        Metrics(),
+        role="bot",
+        delivery=lambda: counters,
+        port=0,
+    ) as server:
+        health = httpx.get(f"{server.url}/healthz", trust_env=False).json()
+        scraped = httpx.get(f"{server.url}/metrics", trust_env=False).text
+    served = dict(health["delivery"])
+    assert served.pop("idle_seconds") is not None
+    assert served == expected
+    families = {
+        family.name.removeprefix("newsbrief_delivery_"): family
+        for family in text_string_to_metric_families(scraped)
+        if family.name.startswith("newsbrief_delivery_") and family.type == "counter"
+    }
+    assert sorted(families) == sorted(expected)
+    for name, family in families.items():
+        assert family.documentation == DELIVERY_HELP[name] != ""
+        totals = [s.value for s in family.samples if s.name.endswith("_total")]
+        assert totals == [expected[name]], name
+    assert tuple(expected) == DELIVERY_FIELDS

@@ -27,7 +27,6 @@ import logging
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlmodel import Session
 from telegram import Bot, LinkPreviewOptions, Message
@@ -45,6 +44,7 @@ from bot.chat.digests import zone
 from bot.chat.i18n import tn
 from bot.chat.pacing import Pacer
 from bot.chat.runtime import Runtime
+from bot.observe.counters import DeliveryCounters
 from storage import chats as chat_queries
 from storage import outbox
 from storage.models import utcnow
@@ -53,19 +53,6 @@ log = logging.getLogger(__name__)
 RETRY_MARGIN = 0.5  # seconds added to Telegram's retry_after
 NOT_FOUND_LIMIT = 3  # "chat not found" answers in a row before a chat is made inactive
 MAX_BACKOFF = 3600.0
-
-
-@dataclass(slots=True)
-class Counters:
-    """What the worker did since it started (tests and /healthz read these)."""
-
-    sent: int = 0
-    retried: int = 0
-    rate_limited: int = 0
-    skipped: int = 0
-    failed: int = 0
-    migrated: int = 0
-    plain_fallbacks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +115,7 @@ class Deliverer:
         self.runtime = runtime
         self.bot = bot
         self.pacer = pacer or Pacer()
-        self.counters = Counters()
+        self.counters = DeliveryCounters()
         self._slots = asyncio.Semaphore(runtime.settings.delivery_concurrency)
         self._busy_chats: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -366,17 +353,3 @@ def _sent(
 def _migrate(session: Session, *, old_id: int, new_id: int) -> None:
     chat_queries.migrate_chat(session, old_id, new_id)
     outbox.move_chat(session, old_id, new_id)
-
-
-def delivery_stats(deliverer: Deliverer | None) -> dict[str, Any]:
-    if deliverer is None:
-        return {}
-    counters = deliverer.counters
-    return {
-        "sent": counters.sent,
-        "retried": counters.retried,
-        "rate_limited": counters.rate_limited,
-        "skipped": counters.skipped,
-        "failed": counters.failed,
-        "in_flight": deliverer.in_flight,
-    }

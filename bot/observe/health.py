@@ -38,7 +38,8 @@ from typing import Any, Literal
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from bot.observe.metrics import DeliveryCounters, Metrics
+from bot.observe.counters import DELIVERY_FIELDS, DeliveryCounters
+from bot.observe.metrics import Metrics
 from bot.settings import Settings
 from storage.models import Feed, OutboxItem, utcnow
 from storage.outbox import PENDING
@@ -46,15 +47,6 @@ from storage.outbox import PENDING
 log = logging.getLogger(__name__)
 Role = Literal["bot", "worker"]
 WORST_FEEDS = 5  # failing feeds listed in the body, most errors first
-DELIVERY_FIELDS = (
-    "sent",
-    "retried",
-    "rate_limited",
-    "skipped",
-    "failed",
-    "migrated",
-    "plain_fallbacks",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -46,18 +46,6 @@ FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 12
 ENTRY_KINDS = ("new", "duplicate", "same_story")
 FETCH_STATUSES = ("ok", "not_modified", "failed")
 FAILURE_STAGES = ("fetch", "parse", "internal")
-
-
-class DeliveryCounters(Protocol):
-    """What the delivery worker counts (``bot.chat.delivery.Counters`` has these fields)."""
-
-    sent: int
-    retried: int
-    rate_limited: int
-    skipped: int
-    failed: int
-    migrated: int
-    plain_fallbacks: int
 
 
 def failure_stage(error: str | None) -> str:

@@ -31,20 +31,12 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from bot.httpthread import BackgroundHTTPServer
-from bot.observe.health import DELIVERY_FIELDS, HealthRules, Probe, Role, Snapshot, evaluate
-from bot.observe.metrics import DeliveryCounters, Metrics
+from bot.observe.counters import DELIVERY_FIELDS, DELIVERY_HELP, DeliveryCounters
+from bot.observe.health import HealthRules, Probe, Role, Snapshot, evaluate
+from bot.observe.metrics import Metrics
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
-DELIVERY_HELP = {
-    "sent": "Outbox rows sent to Telegram (a digest split in several messages counts once).",
-    "retried": "Sends rescheduled with backoff (network errors, timeouts, 5xx, chat not found).",
-    "rate_limited": "429 Too Many Requests answers from Telegram.",
-    "skipped": "Outbox rows skipped: the chat blocked the bot or is gone.",
-    "failed": "Outbox rows Telegram refused for good.",
-    "migrated": "Groups that became supergroups while a message was sent to them.",
-    "plain_fallbacks": "Messages refused as HTML and sent again as plain text (a bug to report).",
-}
 LIVE_GAUGES = {
     "newsbrief_healthy": "1 when /healthz answers 200, else 0.",
     "newsbrief_database_up": "1 when the database could be read for this scrape, else 0.",
