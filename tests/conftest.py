@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from storage.db import make_engine, normalize_url
+from bot.ingest.language import LanguageDetector
+from storage.db import make_engine
 from storage.migrate import upgrade
 from tests.support.botapi import BotAPIEmulator
 from tests.support.botharness import BotHarness, bot_settings, running_bot
 from tests.support.corpus import parsed_entries
+from tests.support.database import fresh_postgres_database
+from tests.support.feedserver import FeedServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = Path(os.environ.get("NEWSBRIEF_CORPUS_DIR", REPO_ROOT.parent / "shared" / "corpus"))
@@ -58,6 +60,21 @@ def seeds_dir() -> Path:
     return SEEDS_DIR
 
 
+@pytest.fixture
+def server(corpus_dir: Path) -> Iterator[FeedServer]:
+    """The corpus over real HTTP on 127.0.0.1 (tests/support/feedserver.py), feeds under
+    /feeds/ and articles under /articles/. Modules whose server serves something else (no
+    corpus, another site) define their own ``server``."""
+    with FeedServer(root=corpus_dir) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def detector() -> LanguageDetector:
+    """Built once per test module, as the application builds it once per process."""
+    return LanguageDetector()
+
+
 # --- databases ----------------------------------------------------------------------------
 # Storage tests run on SQLite always and on PostgreSQL when NEWSBRIEF_TEST_POSTGRES_URL is set
 # (.ci/run sets it). PostgreSQL gets one throw-away database per test session.
@@ -82,27 +99,21 @@ def postgres_database_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session, dropped at the end."""
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured: set NEWSBRIEF_TEST_POSTGRES_URL (.ci/run does)")
-    admin = make_engine(POSTGRES_URL)
-    name = f"newsbrief_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = normalize_url(POSTGRES_URL).rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres_database(POSTGRES_URL, "newsbrief_test") as url:
+        yield url
+
+
+def _emptied(engine: Engine) -> Engine:
+    """The session's PostgreSQL database with every row of the last test gone."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return engine
 
 
 def _database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         url: str = request.getfixturevalue("postgres_database_url")
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        _emptied(make_engine(url)).dispose()
         return url
     url = f"sqlite:///{tmp_path / 'newsbrief.db'}"
     engine = make_engine(url)
@@ -120,9 +131,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def pg(postgres_database_url: str) -> Iterator[Engine]:
     """The session's PostgreSQL database, emptied (skips when PostgreSQL is not configured)."""
-    engine = make_engine(postgres_database_url)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine = _emptied(make_engine(postgres_database_url))
     yield engine
     engine.dispose()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,12 +45,6 @@ def posts(corpus_dir: Path) -> dict[str, list[Post]]:
         name: [(title, html_to_text(body)) for title, body in feed_entries(corpus_dir, name)]
         for name in (COWBOY, RSC)
     }
-
-
-@pytest.fixture
-def server(corpus_dir: Path) -> Iterator[FeedServer]:
-    with FeedServer(corpus_dir) as srv:
-        yield srv
 
 
 # --- seeding -----------------------------------------------------------------------------------

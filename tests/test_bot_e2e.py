@@ -5,11 +5,8 @@ accents or not. The real Application, long polling, over real HTTP, on both data
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.services import add_feed
@@ -24,37 +21,27 @@ from tests.support.botharness import (
     running_bot,
     wait_for,
 )
+from tests.support.database import count
 from tests.support.feedserver import FeedServer
 
 FEEDS = ("lemonde-une-fr-2018-02.rss", "guardian-us-en-2018-01.rss", "golem-de-2018-12.rss")
 HREF = re.compile(r'<a href="([^"]+)"')
 
 
-@pytest.fixture
-def feeds(corpus_dir: Path) -> Iterator[FeedServer]:
-    with FeedServer(root=corpus_dir) as server:
-        yield server
-
-
 def announced(engine: Engine) -> int:
-    with Session(engine) as session:
-        return int(
-            session.exec(
-                select(func.count()).select_from(Story).where(col(Story.announced_at).is_not(None))
-            ).one()
-        )
+    return count(engine, Story, col(Story.announced_at).is_not(None))
 
 
 async def test_fetch_start_push_search(
-    emu: BotAPIEmulator, feeds: FeedServer, engine: Engine, database_url: str
+    emu: BotAPIEmulator, server: FeedServer, engine: Engine, database_url: str
 ) -> None:
     for name in FEEDS:
-        add_feed(engine, feeds.url(f"/feeds/{name}"))
+        add_feed(engine, server.url(f"/feeds/{name}"))
     settings = bot_settings(emu, database_url, fetch_tick=0.5)
     async with running_bot(emu, settings, engine, fetch=True) as bot:
         # The bot's own scheduler fetches the three feeds and fans the stories out.
         await wait_for(lambda: announced(engine) >= 100, timeout=60)
-        assert all(feeds.hits[f"/feeds/{n}"] >= 1 for n in FEEDS)
+        assert all(server.hits[f"/feeds/{n}"] >= 1 for n in FEEDS)
 
         users = [(USER, "private", "en"), (USER + 1, "private", "fr"), (GROUP, "group", "en")]
         for chat_id, chat_type, lang in users:

@@ -7,35 +7,14 @@ so these tests parse stdout whole.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.feedserver import FeedServer
-
-NEWSBRIEF = Path(sys.executable).with_name("newsbrief")
-
-
-def newsbrief(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBRIEF_")}
-    base.update({"NEWSBRIEF_PARSE_WORKERS": "0", "COLUMNS": "120"})
-    base.update(env or {})
-    return subprocess.run(
-        [str(NEWSBRIEF), *args],
-        cwd=cwd,
-        env=base,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+from tests.support.botapi import BotAPIEmulator
+from tests.support.process import bot_api, environment, newsbrief, start, terminate, wait
 
 
 @pytest.fixture
@@ -52,12 +31,6 @@ def env(tmp_path: Path) -> dict[str, str]:
         # The demo's "auto" would probe the internet; tests stay on 127.0.0.1.
         "NEWSBRIEF_DEMO_SOURCE": "bundled",
     }
-
-
-@pytest.fixture
-def server(corpus_dir: Path) -> Iterator[FeedServer]:
-    with FeedServer(root=corpus_dir) as srv:
-        yield srv
 
 
 def test_commands_refuse_a_database_without_schema_and_name_the_fix(workdir, env) -> None:
@@ -187,42 +160,20 @@ def test_brief_of_a_web_page_extracts_its_main_text_and_title(workdir, env, serv
 def test_run_with_a_token_serves_the_bot_api_given_and_stops_cleanly_on_sigterm(
     workdir, env
 ) -> None:
-    import signal
-    import time
-
-    from tests.support.botapi import BotAPIEmulator
-
     assert newsbrief("db", "upgrade", cwd=workdir, env=env).returncode == 0
     with BotAPIEmulator() as emu:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBRIEF_")}
-        base.update(env)
-        base.update(
-            {
-                "NEWSBRIEF_PARSE_WORKERS": "0",
-                "NEWSBRIEF_BOT_TOKEN": emu.token,
-                "NEWSBRIEF_BOT_API_URL": emu.base_url,
-                "NEWSBRIEF_ADMIN_IDS": "42",
-                "NEWSBRIEF_LOG_LEVEL": "DEBUG",
-            }
-        )
-        process = subprocess.Popen(
-            [str(NEWSBRIEF), "run"],
-            cwd=workdir,
-            env=base,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        settings = {
+            "NEWSBRIEF_PARSE_WORKERS": "0",
+            **bot_api(emu),
+            "NEWSBRIEF_ADMIN_IDS": "42",
+            "NEWSBRIEF_LOG_LEVEL": "DEBUG",
+        }
+        process = start("run", cwd=workdir, env=environment(env, settings), stdout=subprocess.PIPE)
         try:
             emu.push_message(555, "/start")
-            deadline = time.monotonic() + 60
-            while not emu.sent_to(555) and time.monotonic() < deadline:
-                assert process.poll() is None, process.communicate()[1]
-                time.sleep(0.1)
-            assert emu.sent_to(555), "the bot did not answer /start"
+            wait(lambda: emu.sent_to(555), process, timeout=60, what="the bot answers /start")
         finally:
-            process.send_signal(signal.SIGTERM)
-            out, err = process.communicate(timeout=60)
+            out, err = terminate(process)
     assert process.returncode == 0, err
     assert "newsbrief bot" in err and emu.base_url in err
     secret = emu.token.split(":", 1)[1]

@@ -5,10 +5,8 @@ A real `newsbrief run` process against the local Bot API emulator, on both datab
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,46 +17,23 @@ from sqlmodel import Session
 from storage import outbox
 from storage.models import utcnow
 from tests.support.botapi import BotAPIEmulator
+from tests.support.process import bot_api, environment, start, stop, terminate, wait
 from tests.support.seed import add_chat, add_feed, add_story
 
-NEWSBRIEF = Path(sys.executable).with_name("newsbrief")
 ADMIN = 4242
 CHATS = [10_000 + n for n in range(240)]
 CONCURRENCY = 4
 
 
-def start(emu: BotAPIEmulator, database_url: str, cwd: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBRIEF_")}
-    env.update(
-        {
-            "NEWSBRIEF_DATABASE_URL": database_url,
-            "NEWSBRIEF_BOT_TOKEN": emu.token,
-            "NEWSBRIEF_BOT_API_URL": emu.base_url,
-            "NEWSBRIEF_ADMIN_IDS": str(ADMIN),
-            "NEWSBRIEF_PARSE_WORKERS": "0",
-            "NEWSBRIEF_DELIVERY_CONCURRENCY": str(CONCURRENCY),
-        }
-    )
-    return subprocess.Popen(
-        [str(NEWSBRIEF), "run"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait(condition, process: subprocess.Popen[str], timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            raise AssertionError(
-                f"newsbrief exited: {process.stderr.read() if process.stderr else ''}"
-            )
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.05)
+def start_bot(emu: BotAPIEmulator, database_url: str, cwd: Path) -> subprocess.Popen[str]:
+    settings = {
+        "NEWSBRIEF_DATABASE_URL": database_url,
+        **bot_api(emu),
+        "NEWSBRIEF_ADMIN_IDS": str(ADMIN),
+        "NEWSBRIEF_PARSE_WORKERS": "0",
+        "NEWSBRIEF_DELIVERY_CONCURRENCY": str(CONCURRENCY),
+    }
+    return start("run", cwd=cwd, env=environment(settings))
 
 
 def briefs_received(emu: BotAPIEmulator) -> Counter[int | str]:
@@ -79,7 +54,7 @@ def test_sigkill_mid_push_then_restart_delivers_everything_with_bounded_duplicat
         for chat_id in CHATS:
             add_chat(session, chat_id)
 
-    first = start(emu, database_url, tmp_path)
+    first = start_bot(emu, database_url, tmp_path)
     try:
         emu.push_message(ADMIN, "/push")
         wait(lambda: any(m.reply_markup for m in emu.sent_to(ADMIN)), first)
@@ -95,18 +70,16 @@ def test_sigkill_mid_push_then_restart_delivers_everything_with_bounded_duplicat
         # The kill lands in the middle of the push (one digest-style message per chat).
         wait(lambda: sum(briefs_received(emu).values()) >= len(CHATS) // 3, first)
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
+        stop(first, signal.SIGKILL, timeout=30)
     at_kill = sum(briefs_received(emu).values())
     assert at_kill < len(CHATS), "the kill came too late to test anything"
 
-    second = start(emu, database_url, tmp_path)
+    second = start_bot(emu, database_url, tmp_path)
     try:
         wait(lambda: set(briefs_received(emu)) == set(CHATS), second, timeout=120)
         time.sleep(1.0)  # anything still being sent by mistake would show up now
     finally:
-        second.send_signal(signal.SIGTERM)
-        _, err = second.communicate(timeout=60)
+        _, err = terminate(second)
     assert second.returncode == 0, err
 
     received = briefs_received(emu)

@@ -129,13 +129,8 @@ def test_the_channel_gets_every_story(engine: Engine) -> None:
 def test_digest_chats_get_waiting_stories_when_their_time_passes(engine: Engine) -> None:
     with Session(engine) as session:
         feed = add_feed(session, "world")
-        add_chat(session, DAVE, mode="digest")
-        chat = chat_queries.get_chat(session, DAVE)
-        assert chat is not None
-        chat.digest_times = "08:00"
-        chat.last_digest_at = utcnow() - timedelta(days=2)
-        session.add(chat)
-        session.commit()
+        two_days_ago = utcnow() - timedelta(days=2)
+        add_chat(session, DAVE, mode="digest", digest_times="08:00", last_digest_at=two_days_ago)
         ids = [add_story(session, feed, f"Story {n}", f"Text {n}.") for n in range(3)]
         announce_new_stories(session)
         assert rows(session) == []
@@ -149,12 +144,7 @@ def test_digest_chats_get_waiting_stories_when_their_time_passes(engine: Engine)
 def test_digest_not_due_keeps_stories_waiting_and_digest_now_sends_them(engine: Engine) -> None:
     with Session(engine) as session:
         feed = add_feed(session, "world")
-        add_chat(session, DAVE, mode="digest")
-        chat = chat_queries.get_chat(session, DAVE)
-        assert chat is not None
-        chat.last_digest_at = utcnow()  # just had one
-        session.add(chat)
-        session.commit()
+        add_chat(session, DAVE, mode="digest", last_digest_at=utcnow())  # just had one
         add_story(session, feed, "Later story", "Text.")
         announce_new_stories(session)
         assert run_digests(session) == 0

@@ -36,6 +36,7 @@ from bot.settings import Settings
 from storage import feeds as feed_queries
 from storage.models import Article, Feed
 from tests.support.feedserver import FeedServer
+from tests.support.settings import ingest_settings
 from tests.test_render import assert_valid_telegram_html
 
 GOOD = "/feeds/lemonde-une-fr-2018-02.rss"  # 21 entries, stored in every cycle below
@@ -44,28 +45,13 @@ CAP = 2_000_000  # max_feed_bytes in these tests
 RSS_TYPE = {"Content-Type": "application/rss+xml"}
 
 
-@pytest.fixture(scope="module")
-def detector() -> LanguageDetector:
-    return LanguageDetector()
-
-
-@pytest.fixture
-def server(corpus_dir: Path) -> Iterator[FeedServer]:
-    with FeedServer(root=corpus_dir) as srv:
-        yield srv
-
-
 def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "database_url": database_url,
-        "allow_private_networks": True,  # the test server is on 127.0.0.1
-        "extract_teasers": False,
         "fetch_timeout": 2.0,
         "max_feed_bytes": CAP,
         "parse_workers": 0,  # threads: tracemalloc sees the parsing too
     }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return ingest_settings(database_url, **{**values, **overrides})
 
 
 def rss(*items: str, head: str = "", channel: str = "") -> bytes:

@@ -22,12 +22,6 @@ FRENCH = (
 )
 
 
-@pytest.fixture(scope="module")
-def detector() -> LanguageDetector:
-    # Built once per file, as the application builds it once per process.
-    return LanguageDetector()
-
-
 def _entry_texts(corpus_dir: Path, name: str) -> list[str]:
     texts = []
     for entry in feedparser.parse((corpus_dir / "feeds" / name).read_bytes()).entries:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +26,8 @@ import pytest
 
 from bot.logs import LogFormat, Redactor, make_handler, secrets_of, setup_logging
 from bot.settings import Settings
-from tests.test_cli import NEWSBRIEF, newsbrief
+from tests.support.botapi import BotAPIEmulator
+from tests.support.process import bot_api, environment, newsbrief, start, terminate
 
 SECRET = "AAH7kq-Xz2_Lm9Np4Rt6Vw8Yb0Cd3Fg5Hj1"
 TOKEN = f"7071234567:{SECRET}"
@@ -287,18 +286,14 @@ def test_uncaught_exceptions_thread_errors_and_warnings_go_through_the_redacting
 
 
 def run_env(workdir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBRIEF_")}
-    env.update(
-        {
-            "NEWSBRIEF_DATABASE_URL": f"sqlite:///{workdir / 'logs.db'}",
-            "NEWSBRIEF_PARSE_WORKERS": "0",
-            "NEWSBRIEF_LOG_LEVEL": "DEBUG",
-            # Wide enough that rich truncates nothing: a leak must not hide behind an ellipsis.
-            "COLUMNS": "300",
-        }
-    )
-    env.update(extra)
-    return env
+    settings = {
+        "NEWSBRIEF_DATABASE_URL": f"sqlite:///{workdir / 'logs.db'}",
+        "NEWSBRIEF_PARSE_WORKERS": "0",
+        "NEWSBRIEF_LOG_LEVEL": "DEBUG",
+        # Wide enough that rich truncates nothing: a leak must not hide behind an ellipsis.
+        "COLUMNS": "300",
+    }
+    return environment(settings, extra)
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -327,14 +322,7 @@ def test_run_against_an_unreachable_bot_api_logs_the_failure_without_the_token(
                 "NEWSBRIEF_LOG_FORMAT": fmt,
             }
         )
-        result = subprocess.run(
-            [str(NEWSBRIEF), "run"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = newsbrief("run", cwd=tmp_path, env=env, timeout=120)
 
     assert result.returncode == 1, result.stderr[-3000:]
     assert_no_secret(result.stdout + result.stderr)
@@ -352,27 +340,12 @@ def test_run_against_an_unreachable_bot_api_logs_the_failure_without_the_token(
 def test_run_with_polling_failing_logs_json_errors_without_the_token_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
-    from tests.support.botapi import BotAPIEmulator
-
     env = run_env(tmp_path)
     assert newsbrief("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
     with BotAPIEmulator() as emu:
         emu.fail_next("getUpdates", 500, times=10_000)
-        env.update(
-            {
-                "NEWSBRIEF_BOT_TOKEN": emu.token,
-                "NEWSBRIEF_BOT_API_URL": emu.base_url,
-                "NEWSBRIEF_LOG_FORMAT": "json",
-            }
-        )
-        process = subprocess.Popen(
-            [str(NEWSBRIEF), "run"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        env.update({**bot_api(emu), "NEWSBRIEF_LOG_FORMAT": "json"})
+        process = start("run", cwd=tmp_path, env=env, stdout=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -381,8 +354,7 @@ def test_run_with_polling_failing_logs_json_errors_without_the_token_and_stops_o
                 assert process.poll() is None, process.communicate()[1][-3000:]
                 time.sleep(0.2)
         finally:
-            process.send_signal(signal.SIGTERM)
-            out, err = process.communicate(timeout=60)
+            out, err = terminate(process)
 
     assert process.returncode == 0, err[-3000:]
     secret = emu.token.split(":", 1)[1]

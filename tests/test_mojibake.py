@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import feedparser
 import ftfy
 import pytest
 from ftfy.badness import BADNESS_RE
@@ -19,17 +18,7 @@ from bot.ingest import mojibake
 from bot.ingest.clean import clean_article
 from bot.ingest.html_text import html_to_text
 from bot.ingest.mojibake import fix_mojibake
-
-
-def feed_entries(
-    corpus_dir: Path, name: str, *, allow_empty: bool = False
-) -> Iterator[tuple[str, str]]:
-    """(title, body HTML) of each entry of a corpus feed, parsed from bytes like parse.py does."""
-    parsed = feedparser.parse((corpus_dir / "feeds" / name).read_bytes())
-    assert parsed.entries or allow_empty, f"{name} has no entries"
-    for entry in parsed.entries:
-        body = entry.content[0].value if entry.get("content") else entry.get("summary", "")
-        yield entry.get("title", ""), body
+from tests.support.corpus import feed_entries
 
 
 @pytest.mark.parametrize(

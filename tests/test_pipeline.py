@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine, event, func, text
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session, select
 
 from bot.ingest.language import LanguageDetector
@@ -16,30 +14,15 @@ from bot.ingest.records import CycleReport
 from bot.services import add_feed, ingestor
 from bot.settings import Settings
 from storage.models import Article, Feed, Story
+from tests.support.database import count
 from tests.support.feedserver import FeedServer
-
-
-@pytest.fixture(scope="module")
-def detector() -> LanguageDetector:
-    return LanguageDetector()
-
-
-@pytest.fixture
-def server(corpus_dir: Path) -> Iterator[FeedServer]:
-    with FeedServer(root=corpus_dir) as srv:
-        yield srv
+from tests.support.settings import ingest_settings
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "allow_private_networks": True,  # the test server is on 127.0.0.1
-        "extract_teasers": False,
-        "fetch_timeout": 10.0,
-        "parse_workers": 0,  # threads; the corpus test below runs the process pool
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    """The shared test settings (parsing in threads; the corpus test below asks for the process
+    pool) with a 10 s fetch timeout."""
+    return ingest_settings(database_url, **{"fetch_timeout": 10.0, **overrides})
 
 
 def add_corpus_feeds(engine: Engine, server: FeedServer, *names: str) -> None:
@@ -50,11 +33,6 @@ def add_corpus_feeds(engine: Engine, server: FeedServer, *names: str) -> None:
 async def cycle(settings: Settings, engine: Engine, detector: LanguageDetector) -> CycleReport:
     async with ingestor(settings, engine, detector) as ing:
         return await ing.run_cycle(all_feeds=True)
-
-
-def count(engine: Engine, model: type, *where: object) -> int:
-    with Session(engine) as session:
-        return int(session.exec(select(func.count()).select_from(model).where(*where)).one())  # type: ignore[arg-type]
 
 
 async def test_every_corpus_feed_is_ingested_or_reported_and_a_second_cycle_stores_nothing(

@@ -6,8 +6,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from bot.ingest.clean import normalize_paragraph
 from bot.ingest.cluster_terms import analyse
 from bot.ingest.dedup import minhash_signature
@@ -26,11 +24,6 @@ from bot.ingest.records import ParsedFeed, RawEntry
 GEEKPARK_SIGNATURE = normalize_paragraph(
     "本文由极客公园 GeekPark 原创发布，转载请添加极客君微信 geekparker。"
 )
-
-
-@pytest.fixture(scope="module")
-def detector() -> LanguageDetector:
-    return LanguageDetector()
 
 
 def corpus_feed(corpus_dir: Path, name: str) -> ParsedFeed:

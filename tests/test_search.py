@@ -22,6 +22,7 @@ from storage.articles import NewArticle
 from storage.models import Article, Feed
 from storage.search import search, search_page
 from tests.support.corpus import parsed_entries
+from tests.support.snippets import LONG, marked
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -510,18 +511,6 @@ def test_small_candidate_sets_widen_to_the_same_results(
 
 # --- snippets of hits (the window itself: tests/test_snippets.py) --------------------------
 
-LONG = (
-    "Le gouvernement a présenté son budget. Les syndicats ont réagi vivement. "
-    "Les débats dureront plusieurs semaines au Parlement. "
-    "Après des mois de campagne, les Élections régionales auront lieu en mars, "
-    "et les candidats ont déposé leurs listes. La participation devrait être faible. "
-    "Les résultats seront publiés le soir même. " * 2
-)
-
-
-def _marked(snippet: str, spans: list[tuple[int, int]]) -> list[str]:
-    return [snippet[s:e] for s, e in spans]
-
 
 def test_hits_carry_the_snippet_and_highlights_of_their_body(engine: Engine) -> None:
     with Session(engine) as session:
@@ -535,7 +524,7 @@ def test_hits_carry_the_snippet_and_highlights_of_their_body(engine: Engine) -> 
         assert [h.title for h in hits] == ["Elections in March", "Régionales"]
         title_only, body = hits
         assert title_only.snippet == "Nothing about it in the body." and not title_only.highlights
-        assert _marked(body.snippet, body.highlights) == ["Élections"]
+        assert marked(body.snippet, body.highlights) == ["Élections"]
         assert body.snippet.startswith("…Après")
 
 
@@ -557,7 +546,7 @@ def test_cjk_titles_are_found_by_the_word_starting_a_run(engine: Engine) -> None
         assert _titles(session, "前回") == ["東京都知事選挙の結果"]  # after "、"
         assert _titles(session, "知事") == []  # the middle of a run
         [hit] = search(session, "東京 前回")[0]
-        assert _marked(hit.snippet, hit.highlights) == ["前回"]
+        assert marked(hit.snippet, hit.highlights) == ["前回"]
 
 
 # --- any text at all -----------------------------------------------------------------------

@@ -20,7 +20,6 @@ from sqlmodel import Session, col, select
 
 from bot.ingest.language import LanguageDetector
 from bot.services import add_feed, ingestor
-from bot.settings import Settings
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.models import Article
@@ -28,6 +27,7 @@ from storage.query import fold
 from storage.search import search
 from tests.conftest import BACKENDS, TABLES
 from tests.support.feedserver import FeedServer
+from tests.support.settings import ingest_settings
 
 # The January 2017 newsrooms are read first, as they were read that week: the story matcher's
 # clock is the newest publication date it has seen, so after a 2023 feed it would have
@@ -51,14 +51,7 @@ SAME_DAY = (
 
 async def _ingest(url: str, corpus_dir: Path) -> None:
     engine = make_engine(url)
-    settings = Settings(
-        _env_file=None,
-        database_url=url,
-        allow_private_networks=True,  # the feed server is on 127.0.0.1
-        extract_teasers=False,
-        fetch_timeout=10.0,
-        parse_workers=0,
-    )
+    settings = ingest_settings(url, fetch_timeout=10.0)
     try:
         with FeedServer(root=corpus_dir) as server:
             async with ingestor(settings, engine, LanguageDetector()) as ing:

@@ -15,12 +15,10 @@ claims no more (PostgreSQL), so the stop waits for one wave of slow feeds, not f
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,14 +26,14 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from bot import services
-from bot.settings import Settings
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.models import Article, Feed
 from tests.support.botapi import BotAPIEmulator
 from tests.support.feedserver import FeedServer
+from tests.support.process import bot_api, environment, left_behind, start, stop, wait
+from tests.support.settings import ingest_settings
 
-NEWSBRIEF = Path(sys.executable).with_name("newsbrief")
 # Different publishers, so no article of one is a duplicate of another's (per-feed counts are
 # then the same whatever order the feeds are stored in).
 FEEDS = (
@@ -56,11 +54,9 @@ IN_FLIGHT_BOUND = DELAY + 5.0
 
 
 @pytest.fixture
-def feeds(corpus_dir: Path) -> Iterator[FeedServer]:
-    with FeedServer(root=corpus_dir) as server:
-        for name in FEEDS:
-            server.alias(f"/slow/{name}", corpus_dir / "feeds" / name, delay=DELAY)
-        yield server
+def feeds(server: FeedServer) -> FeedServer:
+    server.slow_feeds(FEEDS, delay=DELAY)
+    return server
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +65,7 @@ def reference(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     path = tmp_path_factory.mktemp("reference") / "reference.db"
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{path}",
-        allow_private_networks=True,
-        parse_workers=0,
-        extract_teasers=False,
-    )
+    settings = ingest_settings(f"sqlite:///{path}")
     with FeedServer(root=corpus_dir) as server:
         for name in FEEDS:
             services.add_feed(engine, server.url(f"/feeds/{name}"))
@@ -108,74 +98,25 @@ def fetched(engine: Engine) -> set[str]:
     return {url.rsplit("/", 1)[1] for url in urls}
 
 
-def start(emu: BotAPIEmulator, database_url: str, cwd: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBRIEF_")}
-    env.update(
-        {
-            "NEWSBRIEF_DATABASE_URL": database_url,
-            "NEWSBRIEF_BOT_TOKEN": emu.token,
-            "NEWSBRIEF_BOT_API_URL": emu.base_url,
-            "NEWSBRIEF_ADMIN_IDS": "4242",
-            "NEWSBRIEF_ALLOW_PRIVATE_NETWORKS": "true",
-            "NEWSBRIEF_EXTRACT_TEASERS": "false",
-            "NEWSBRIEF_PARSE_WORKERS": "1",  # a real worker process, to be stopped as well
-            "NEWSBRIEF_FETCH_PER_HOST": str(PER_HOST),
-            # PostgreSQL: the feeds a killed process had leased come back after this long.
-            "NEWSBRIEF_LEASE_SECONDS": "5",
-        }
-    )
-    return subprocess.Popen(
-        [str(NEWSBRIEF), "run"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait(condition: Callable[[], bool], process: subprocess.Popen[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            err = process.stderr.read() if process.stderr else ""
-            raise AssertionError(f"newsbrief exited: {err}")
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.05)
+def start_bot(emu: BotAPIEmulator, database_url: str, cwd: Path) -> subprocess.Popen[str]:
+    settings = {
+        "NEWSBRIEF_DATABASE_URL": database_url,
+        **bot_api(emu),
+        "NEWSBRIEF_ADMIN_IDS": "4242",
+        "NEWSBRIEF_ALLOW_PRIVATE_NETWORKS": "true",
+        "NEWSBRIEF_EXTRACT_TEASERS": "false",
+        "NEWSBRIEF_PARSE_WORKERS": "1",  # a real worker process, to be stopped as well
+        "NEWSBRIEF_FETCH_PER_HOST": str(PER_HOST),
+        # PostgreSQL: the feeds a killed process had leased come back after this long.
+        "NEWSBRIEF_LEASE_SECONDS": "5",
+    }
+    return start("run", cwd=cwd, env=environment(settings))
 
 
 def polling(emu: BotAPIEmulator) -> Callable[[], bool]:
     """True once the bot (started after this call) long-polls: its signal handlers are set."""
     before = sum(1 for method, _ in emu.calls if method == "getUpdates")
     return lambda: sum(1 for method, _ in emu.calls if method == "getUpdates") > before
-
-
-def stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[float, str]:
-    """Send ``sig``; the seconds until the process exited, and its stderr."""
-    sent = time.monotonic()
-    process.send_signal(sig)
-    process.wait(timeout=120)
-    took = time.monotonic() - sent
-    # Read what it wrote without waiting for EOF: after SIGKILL, children that outlived it
-    # would hold the pipe open (left_behind checks that there are none).
-    err = ""
-    if process.stderr is not None:
-        os.set_blocking(process.stderr.fileno(), False)
-        err = process.stderr.read() or ""
-    return took, err
-
-
-def left_behind(workdir: Path) -> list[int]:
-    """Processes still running in ``workdir``: the killed bot's children, if any outlived it."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if (entry / "cwd").resolve() == workdir.resolve():
-                found.append(int(entry.name))
-        except OSError:  # gone meanwhile, or not ours to look at
-            continue
-    return found
 
 
 def mid_cycle(engine: Engine) -> Callable[[], bool]:
@@ -216,7 +157,7 @@ def test_a_signal_mid_fetch_cycle_leaves_no_feed_half_stored_and_a_restart_finis
 ) -> None:
     with_feeds(engine, feeds)
     url = database_url
-    first = start(emu, url, tmp_path)
+    first = start_bot(emu, url, tmp_path)
     try:
         wait(mid_cycle(engine), first, timeout=180)
     finally:
@@ -237,7 +178,7 @@ def test_a_signal_mid_fetch_cycle_leaves_no_feed_half_stored_and_a_restart_finis
         assert first.returncode == -signal.SIGKILL
 
     up = polling(emu)
-    second = start(emu, url, tmp_path)  # the feeds not done are still due: fetched now
+    second = start_bot(emu, url, tmp_path)  # the feeds not done are still due: fetched now
     try:
         wait(up, second, timeout=180)
         wait(lambda: fetched(engine) == set(FEEDS), second, timeout=180)

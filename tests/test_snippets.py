@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.snippets import fold, fold_with_map, highlight_spans, make_snippet
+from tests.support.snippets import LONG, marked
 
 # --- folding and highlighting --------------------------------------------------------------
 
@@ -50,24 +51,12 @@ def test_highlight_spans_are_ordered_and_inside_the_text(text: str, terms: list[
 
 # --- snippets ------------------------------------------------------------------------------
 
-LONG = (
-    "Le gouvernement a présenté son budget. Les syndicats ont réagi vivement. "
-    "Les débats dureront plusieurs semaines au Parlement. "
-    "Après des mois de campagne, les Élections régionales auront lieu en mars, "
-    "et les candidats ont déposé leurs listes. La participation devrait être faible. "
-    "Les résultats seront publiés le soir même. " * 2
-)
-
-
-def _marked(snippet: str, spans: list[tuple[int, int]]) -> list[str]:
-    return [snippet[s:e] for s, e in spans]
-
 
 def test_a_snippet_is_a_window_around_the_first_matches() -> None:
     snippet, spans = make_snippet(LONG, ["election", "candidat"])
     assert len(snippet) <= 200
     assert snippet.startswith("…Après des mois") and snippet.endswith("…")
-    assert _marked(snippet, spans) == ["Élections", "candidats"]
+    assert marked(snippet, spans) == ["Élections", "candidats"]
 
 
 def test_a_snippet_without_matches_is_the_lead_cut_at_a_word() -> None:
@@ -80,7 +69,7 @@ def test_a_snippet_without_matches_is_the_lead_cut_at_a_word() -> None:
 def test_a_short_text_is_the_whole_snippet_with_whitespace_made_plain() -> None:
     snippet, spans = make_snippet("  Une\n\télection   à  Paris ", ["election", "paris"])
     assert snippet == "Une élection à Paris"
-    assert _marked(snippet, spans) == ["élection", "Paris"]
+    assert marked(snippet, spans) == ["élection", "Paris"]
     assert make_snippet("", ["x"]) == ("", [])
 
 
@@ -88,16 +77,16 @@ def test_a_match_near_the_end_is_shown_with_what_comes_before() -> None:
     text = "Filler words go on. " * 20 + "At last the volcano erupted."
     snippet, spans = make_snippet(text, ["volcano"])
     assert snippet.startswith("…") and snippet.endswith("erupted.") and len(snippet) > 190
-    assert _marked(snippet, spans) == ["volcano"]
+    assert marked(snippet, spans) == ["volcano"]
     cjk = "新規定将于明年实施" * 30 + "東京"  # no spaces to cut at
     snippet, spans = make_snippet(cjk, ["東京"])
-    assert len(snippet) == 200 and snippet.endswith("東京") and _marked(snippet, spans) == ["東京"]
+    assert len(snippet) == 200 and snippet.endswith("東京") and marked(snippet, spans) == ["東京"]
 
 
 def test_a_snippet_prefers_the_window_showing_more_different_words() -> None:
     text = "Wind alone here. " + "Filler words go on. " * 12 + "Then wind and rain came."
     snippet, spans = make_snippet(text, ["wind", "rain"], width=60)
-    assert _marked(snippet, spans) == ["wind", "rain"]
+    assert marked(snippet, spans) == ["wind", "rain"]
 
 
 @settings(max_examples=200, deadline=None)

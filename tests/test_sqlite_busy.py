@@ -21,12 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot import services
@@ -37,6 +36,7 @@ from storage.migrate import upgrade
 from storage.models import Article, Chat, Delivery, Feed, OutboxItem, Story
 from tests.support.botapi import BotAPIEmulator
 from tests.support.botharness import BotHarness, bot_settings, running_bot, wait_for
+from tests.support.database import count
 from tests.support.feedserver import FeedServer
 from tests.support.seed import add_chat
 
@@ -64,11 +64,9 @@ DELAY = 0.4  # each feed answers this late: the cycle lasts while everything els
 
 
 @pytest.fixture
-def feeds(corpus_dir: Path) -> Iterator[FeedServer]:
-    with FeedServer(root=corpus_dir) as server:
-        for name in FEEDS:
-            server.alias(f"/slow/{name}", corpus_dir / "feeds" / name, delay=DELAY)
-        yield server
+def feeds(server: FeedServer) -> FeedServer:
+    server.slow_feeds(FEEDS, delay=DELAY)
+    return server
 
 
 def sqlite_engine(path: Path) -> Engine:
@@ -86,20 +84,13 @@ async def reference_articles(feeds: FeedServer, emu: BotAPIEmulator, tmp_path: P
     async with services.ingestor(settings, engine) as ingestor:
         report = await ingestor.run_cycle()
     assert report.count("failed") == 0
-    with Session(engine) as session:
-        count = int(session.exec(select(func.count()).select_from(Article)).one())
+    stored = count(engine, Article)
     engine.dispose()
-    return count
+    return stored
 
 
 def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
-
-
-def count(engine: Engine, model: type, *where: object) -> int:
-    with Session(engine) as session:
-        query = select(func.count()).select_from(model)
-        return int(session.exec(query.where(*where) if where else query).one())
 
 
 async def user_session(bot: BotHarness, user: int, latencies: list[float]) -> list[str]:
@@ -136,11 +127,7 @@ async def test_fetch_delivery_and_commands_at_once_on_one_sqlite_file_lose_no_wr
             add_chat(session, chat_id, feed_id=feed_ids[n % len(feed_ids)])
         later = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:00")
         for chat_id in DIGEST_READERS:
-            add_chat(session, chat_id, mode="digest")
-            chat = session.get(Chat, chat_id)
-            assert chat is not None
-            chat.digest_times = later
-            session.add(chat)
+            add_chat(session, chat_id, mode="digest", digest_times=later)
         # Three broadcasts already queued: the sender writes from the first second on.
         for n in range(3):
             for chat_id in READERS:

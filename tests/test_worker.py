@@ -30,11 +30,6 @@ PAGE = "reuters-com-57d46c9d.html"
 
 
 @pytest.fixture(scope="module")
-def detector() -> LanguageDetector:
-    return LanguageDetector()
-
-
-@pytest.fixture(scope="module")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('worker') / 'newsbrief.db'}"
 

@@ -15,12 +15,9 @@ distinct feeds: the same articles, and no URL or text stored twice.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,17 +34,18 @@ from bot.ingest.prepare import PreparedArticle, PreparedBatch
 from bot.ingest.store import RecentIndex, store_batch
 from bot.ingest.urls import url_key
 from bot.services import add_feed, ingestor
-from bot.settings import Settings
 from storage import feeds as feed_queries
 from storage import leases
-from storage.db import make_engine, normalize_url
+from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.models import Feed
 from tests.conftest import POSTGRES_URL
 from tests.support.botapi import BotAPIEmulator
+from tests.support.database import fresh_postgres_database
 from tests.support.feedserver import FeedServer
+from tests.support.process import bot_api, environment, newsbrief, start
+from tests.support.settings import ingest_settings
 
-NEWSBRIEF = Path(sys.executable).with_name("newsbrief")
 FILES = 50
 COPIES = 3
 WORKERS = 3
@@ -80,6 +78,12 @@ class Stored:
     def twice(self) -> list[str]:
         return [k for k, n in (self.hashes + self.url_keys).items() if n > 1]
 
+    def assert_same_as(self, reference: Stored) -> None:
+        """Each article once, and the same articles as ``reference`` stored."""
+        assert self.twice() == []
+        assert set(self.hashes) == set(reference.hashes)
+        assert self.articles == reference.articles
+
 
 @pytest.fixture(scope="module")
 def feed_files(corpus_dir: Path) -> list[Path]:
@@ -99,7 +103,7 @@ def reference(feed_files: list[Path], tmp_path_factory: pytest.TempPathFactory) 
     url = f"sqlite:///{tmp_path_factory.mktemp('reference') / 'reference.db'}"
     engine = make_engine(url)
     upgrade(engine)
-    settings = worker_settings(url)
+    settings = ingest_settings(url)
     with FeedServer() as server:
         for path in feed_files:
             server.alias(f"/{path.name}", path)
@@ -116,34 +120,12 @@ def reference(feed_files: list[Path], tmp_path_factory: pytest.TempPathFactory) 
     return stored
 
 
-def worker_settings(database_url: str) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=database_url,
-        allow_private_networks=True,
-        extract_teasers=False,
-        parse_workers=0,
-    )
-
-
 @pytest.fixture
 def database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database of its own (worker processes connect to it)."""
     assert POSTGRES_URL
-    admin = make_engine(POSTGRES_URL)
-    name = f"newsbrief_workers_{uuid.uuid4().hex[:10]}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = normalize_url(POSTGRES_URL).rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with fresh_postgres_database(POSTGRES_URL, "newsbrief_workers") as url:
         yield url
-    finally:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def serve_copies(
@@ -169,31 +151,24 @@ class Workers:
 
     def __init__(self, database_url: str, server: FeedServer, workdir: Path, **env: str) -> None:
         self.workdir = workdir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBRIEF_")}
-        self.env.update(
-            {
-                "NEWSBRIEF_DATABASE_URL": database_url,
-                "NEWSBRIEF_ALLOW_PRIVATE_NETWORKS": "true",
-                "NEWSBRIEF_EXTRACT_TEASERS": "false",
-                "NEWSBRIEF_PARSE_WORKERS": "0",
-                "NEWSBRIEF_FETCH_CONCURRENCY": "3",
-                "NEWSBRIEF_FETCH_TICK": "0.3",
-                "NEWSBRIEF_LOG_FORMAT": "json",
-                **env,
-            }
-        )
+        settings = {
+            "NEWSBRIEF_DATABASE_URL": database_url,
+            "NEWSBRIEF_ALLOW_PRIVATE_NETWORKS": "true",
+            "NEWSBRIEF_EXTRACT_TEASERS": "false",
+            "NEWSBRIEF_PARSE_WORKERS": "0",
+            "NEWSBRIEF_FETCH_CONCURRENCY": "3",
+            "NEWSBRIEF_FETCH_TICK": "0.3",
+            "NEWSBRIEF_LOG_FORMAT": "json",
+        }
+        self.env = environment(settings, env)
         self.server = server
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.processes: dict[str, subprocess.Popen[str]] = {}
 
     def start(self, name: str, *args: str) -> None:
         env = {**self.env, "NEWSBRIEF_USER_AGENT": f"newsbrief-test/{name}"}
         with open(self.log(name), "wb") as log:
-            self.processes[name] = subprocess.Popen(
-                [str(NEWSBRIEF), "worker", "--id", name, "--batch", "3", *args],
-                cwd=self.workdir,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
+            self.processes[name] = start(
+                "worker", "--id", name, "--batch", "3", *args, cwd=self.workdir, env=env, stderr=log
             )
 
     def log(self, name: str) -> Path:
@@ -281,10 +256,7 @@ def test_three_workers_fetch_each_of_150_feeds_exactly_once_and_store_each_artic
     assert {path: hits[path] for path in paths} == dict.fromkeys(paths, 1), shares
     assert sum(hits.values()) == 150  # nothing else was asked for
     assert in_flight <= PER_HOST  # one host, three workers: the limit holds across them
-    stored = Stored.read(engine)
-    assert stored.twice() == []
-    assert set(stored.hashes) == set(reference.hashes)
-    assert stored.articles == reference.articles
+    Stored.read(engine).assert_same_as(reference)
     engine.dispose()
 
 
@@ -341,10 +313,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_its_feeds_go_to_the_others_afte
     assert all(hits[path] >= 1 for path in paths)
     # Fetched twice only where the victim had asked before it died, never elsewhere.
     assert {path for path in paths if hits[path] > 1} <= orphan_paths
-    stored = Stored.read(engine)
-    assert stored.twice() == []
-    assert set(stored.hashes) == set(reference.hashes)
-    assert stored.articles == reference.articles
+    Stored.read(engine).assert_same_as(reference)
     engine.dispose()
 
 
@@ -355,22 +324,11 @@ def test_the_bot_run_with_no_fetch_answers_and_leaves_the_feeds_to_a_worker(
     engine = make_engine(database)
     with FeedServer() as server:
         workers = Workers(database, server, tmp_path)
-        env = {
-            **workers.env,
-            "NEWSBRIEF_BOT_TOKEN": emu.token,
-            "NEWSBRIEF_BOT_API_URL": emu.base_url,
-            "NEWSBRIEF_FETCH_TICK": "0.2",
-        }
+        env = {**workers.env, **bot_api(emu), "NEWSBRIEF_FETCH_TICK": "0.2"}
         server.alias("/feed.rss", feed_files[-1])
         add_feed(engine, server.url("/feed.rss"))  # due now
         with open(tmp_path / "bot.log", "wb") as log:
-            bot = subprocess.Popen(
-                [str(NEWSBRIEF), "run", "--no-fetch"],
-                cwd=tmp_path,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
+            bot = start("run", "--no-fetch", cwd=tmp_path, env=env, stderr=log)
         try:
             emu.push_message(555, "/start")
             deadline = time.monotonic() + 60
@@ -392,16 +350,8 @@ def test_the_bot_run_with_no_fetch_answers_and_leaves_the_feeds_to_a_worker(
 
 
 def test_worker_on_sqlite_exits_1_and_says_it_needs_postgresql(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBRIEF_")}
-    env |= {"NEWSBRIEF_DATABASE_URL": f"sqlite:///{tmp_path / 'one.db'}", "COLUMNS": "300"}
-    done = subprocess.run(
-        [str(NEWSBRIEF), "worker", "--once"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = {"NEWSBRIEF_DATABASE_URL": f"sqlite:///{tmp_path / 'one.db'}", "COLUMNS": "300"}
+    done = newsbrief("worker", "--once", cwd=tmp_path, env=env, timeout=60)
     assert done.returncode == 1
     assert "newsbrief worker needs PostgreSQL" in done.stderr
     assert "on SQLite the bot's own scheduler fetches (newsbrief run)" in done.stderr

@@ -22,6 +22,7 @@ from bot.chat.briefcache import BriefCache
 from bot.chat.runtime import RUNTIME_KEY, Runtime
 from bot.settings import Settings
 from tests.support.botapi import BotAPIEmulator, SentMessage
+from tests.support.settings import ingest_settings
 
 ADMIN = 900_001  # the admin's user id (and private chat id) in bot tests
 USER = 700_001
@@ -31,17 +32,14 @@ TOPIC = 77
 
 
 def bot_settings(emu: BotAPIEmulator, database_url: str, **extra: Any) -> Settings:
+    """The ingestion's test settings (tests/support/settings.py), talking to the emulator, with
+    ADMIN as the one admin."""
     values: dict[str, Any] = {
-        "database_url": database_url,
         "bot_token": emu.token,
         "bot_api_url": emu.base_url,
         "admin_ids": [ADMIN],
-        "allow_private_networks": True,
-        "parse_workers": 0,
-        "extract_teasers": False,
     }
-    values.update(extra)
-    return Settings(_env_file=None, **values)
+    return ingest_settings(database_url, **{**values, **extra})
 
 
 async def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:

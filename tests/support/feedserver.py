@@ -118,6 +118,13 @@ class FeedServer(LocalHTTPServer):
         """Serve ``file`` (with ETag/Last-Modified/304/gzip) under ``path``."""
         self._routes[path] = Route(file=file, delay=delay)
 
+    def slow_feeds(self, names: Iterable[str], *, delay: float) -> None:
+        """Serve each corpus feed ``name`` at /slow/``name`` too, answering ``delay`` seconds
+        late: a fetch cycle over them lasts long enough to be interrupted or overlapped."""
+        assert self.root is not None, "slow_feeds serves the corpus: give root"
+        for name in names:
+            self.alias(f"/slow/{name}", self.root / "feeds" / name, delay=delay)
+
     def set_etag_support(self, enabled: bool) -> None:
         """Turn ETags off to test Last-Modified-only servers."""
         self._etags = enabled

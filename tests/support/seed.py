@@ -60,9 +60,17 @@ def add_chat(
     feed_id: int | None = None,
     keywords: str = "",
     subscribe: bool = True,
+    digest_times: str | None = None,
+    last_digest_at: datetime | None = None,
 ) -> None:
+    """Register a chat and, if ``subscribe``, its subscription (all feeds, ``feed_id`` or
+    ``keywords``); ``digest_times`` and ``last_digest_at`` replace the chat's defaults if given."""
     chat, _ = chat_queries.register_chat(session, chat_queries.ChatInfo(chat_id, chat_type))
     chat.mode = mode
+    if digest_times is not None:
+        chat.digest_times = digest_times
+    if last_digest_at is not None:
+        chat.last_digest_at = last_digest_at
     session.add(chat)
     if subscribe:
         chat_queries.subscribe(session, chat_id, topic_id, feed_id=feed_id, keywords=keywords)
