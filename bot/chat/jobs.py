@@ -103,17 +103,25 @@ async def stopping(application: Application, runtime: Runtime) -> None:
     runtime.ingestor = None
 
 
+def _stopping(context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """True once the application is stopping. PTB's JobQueue.stop waits for the jobs running
+    when it is called, then shuts APScheduler down, which cancels any job started meanwhile
+    (a fan-out tick during a long fetch): such a job must not begin work it cannot finish."""
+    return not context.application.running
+
+
 async def fetch_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    if _stopping(context):
+        return
     runtime = get_runtime(context)
     with runtime.metrics.tick("fetch"):
         if runtime.ingestor is None:
             return
-        application = context.application
         report = await runtime.ingestor.run_cycle(
             on_feed_done=runtime.metrics.observe_feed,
             # PTB clears `running` first thing in stop() and then waits for this job: a stop
             # (SIGTERM) waits for the feeds in flight, not for every due one.
-            stopping=lambda: not application.running,
+            stopping=lambda: _stopping(context),
         )
         runtime.metrics.observe_cycle(report)
         if report.feeds:
@@ -147,12 +155,16 @@ async def announce(runtime: Runtime) -> FanoutResult:
 
 
 async def fanout_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    if _stopping(context):
+        return
     runtime = get_runtime(context)
     with runtime.metrics.tick("fanout"):
         await announce(runtime)
 
 
 async def digest_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    if _stopping(context):
+        return
     runtime = get_runtime(context)
     backlog = runtime.settings.backlog_digest
     with runtime.metrics.tick("digests"):
