@@ -27,7 +27,7 @@ from bot.observe.server import ObserveServer
 from bot.settings import Settings
 from storage.db import make_engine
 from tests.conftest import REPO_ROOT
-from tests.test_cli import NEWSBRIEF
+from tests.support.process import NEWSBRIEF
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 COMPOSE = REPO_ROOT / "compose.yaml"
