@@ -9,7 +9,7 @@ import asyncio
 import dataclasses
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,8 +18,8 @@ import httpx
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Engine, func, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col
 
 from bot.chat.delivery import Deliverer
 from bot.observe.counters import DELIVERY_FIELDS, DELIVERY_HELP, DeliveryCounters
@@ -34,6 +34,7 @@ from storage.models import Article, Feed, Story, utcnow
 from tests.conftest import REPO_ROOT
 from tests.support.botapi import BotAPIEmulator
 from tests.support.botharness import ADMIN, USER, BotHarness, bot_settings, running_bot
+from tests.support.database import count
 from tests.support.feedserver import FeedServer
 from tests.support.seed import add_chat, add_story
 from tests.support.seed import add_feed as seed_feed
@@ -41,12 +42,6 @@ from tests.support.seed import add_feed as seed_feed
 FEEDS = ("lemonde-une-fr-2018-02.rss", "guardian-us-en-2018-01.rss", "golem-de-2018-12.rss")
 T = TypeVar("T")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture
-def feeds(corpus_dir: Path) -> Iterator[FeedServer]:
-    with FeedServer(root=corpus_dir) as server:
-        yield server
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 30.0) -> T:
@@ -114,11 +109,6 @@ def observed(bot: BotHarness) -> Observed:
     return Observed(observer.url)
 
 
-def count(engine: Engine, model: type) -> int:
-    with Session(engine) as session:
-        return int(session.exec(select(func.count()).select_from(model)).one())
-
-
 def make_feeds_due(engine: Engine) -> None:
     with Session(engine) as session:
         session.execute(update(Feed).values(next_check_at=utcnow() - timedelta(seconds=1)))
@@ -129,10 +119,10 @@ def make_feeds_due(engine: Engine) -> None:
 
 
 async def test_metrics_count_what_the_bots_own_fetch_job_fetched_and_stored(
-    emu: BotAPIEmulator, feeds: FeedServer, engine: Engine, database_url: str
+    emu: BotAPIEmulator, server: FeedServer, engine: Engine, database_url: str
 ) -> None:
     for name in FEEDS:
-        add_feed(engine, feeds.url(f"/feeds/{name}"))
+        add_feed(engine, server.url(f"/feeds/{name}"))
     settings = bot_settings(emu, database_url, fetch_tick=0.5, metrics_port=0)
     async with running_bot(emu, settings, engine, fetch=True) as bot:
         http = observed(bot)
@@ -143,7 +133,7 @@ async def test_metrics_count_what_the_bots_own_fetch_job_fetched_and_stored(
             return found if done and total(found, "newsbrief_fetch_cycles_total") >= 1 else None
 
         first = await eventually(lambda: fetched(len(FEEDS)), timeout=60)
-        hits = sum(feeds.hits[f"/feeds/{n}"] for n in FEEDS)
+        hits = sum(server.hits[f"/feeds/{n}"] for n in FEEDS)
         assert hits == len(FEEDS)
         assert sample(first, "newsbrief_fetches_total", status="ok") == len(FEEDS)
         stored = count(engine, Article)
@@ -163,8 +153,8 @@ async def test_metrics_count_what_the_bots_own_fetch_job_fetched_and_stored(
         # Due again: the conditional GETs come back 304, and the ratio says so.
         make_feeds_due(engine)
         second = await eventually(lambda: fetched(2 * len(FEEDS)), timeout=60)
-        assert ("/feeds/" + FEEDS[0], 304) in feeds.responses
-        assert sum(feeds.hits[f"/feeds/{n}"] for n in FEEDS) == 2 * len(FEEDS)
+        assert ("/feeds/" + FEEDS[0], 304) in server.responses
+        assert sum(server.hits[f"/feeds/{n}"] for n in FEEDS) == 2 * len(FEEDS)
         assert sample(second, "newsbrief_fetches_total", status="not_modified") == len(FEEDS)
         assert sample(second, "newsbrief_fetch_not_modified_ratio") == 1.0
         assert sample(second, "newsbrief_entries_total", kind="new") == count(engine, Article)
@@ -184,10 +174,7 @@ async def test_sends_and_429s_match_what_telegram_received_after_a_push(
         http = observed(bot)
 
         async def announced() -> bool | None:
-            with Session(engine) as session:
-                waiting = session.exec(
-                    select(func.count()).select_from(Story).where(col(Story.announced_at).is_(None))
-                ).one()
+            waiting = count(engine, Story, col(Story.announced_at).is_(None))
             return True if waiting == 0 else None
 
         await eventually(announced)  # announced to nobody: no chat yet
@@ -220,10 +207,10 @@ async def test_sends_and_429s_match_what_telegram_received_after_a_push(
 
 
 async def test_healthz_is_503_while_every_feed_fails_and_200_once_one_is_fetched(
-    emu: BotAPIEmulator, feeds: FeedServer, engine: Engine, database_url: str, corpus_dir: Path
+    emu: BotAPIEmulator, server: FeedServer, engine: Engine, database_url: str, corpus_dir: Path
 ) -> None:
-    feeds.route("/broken.rss", status=500, body=b"upstream down")
-    add_feed(engine, feeds.url("/broken.rss"))
+    server.route("/broken.rss", status=500, body=b"upstream down")
+    add_feed(engine, server.url("/broken.rss"))
     settings = bot_settings(emu, database_url, fetch_tick=0.3, metrics_port=0)
     async with running_bot(emu, settings, engine, fetch=True) as bot:
         assert bot.runtime.observer is not None
@@ -238,14 +225,14 @@ async def test_healthz_is_503_while_every_feed_fails_and_200_once_one_is_fetched
         ]
         assert body["last_successful_fetch"] is None
         [failing] = body["failing_feeds"]
-        assert failing["url"] == feeds.url("/broken.rss") and failing["error_count"] >= 1
+        assert failing["url"] == server.url("/broken.rss") and failing["error_count"] >= 1
         assert failing["last_error"].startswith("fetch:")
         found = await http.metrics()
         assert sample(found, "newsbrief_healthy") == 0
         assert sample(found, "newsbrief_feeds_failing") == 1
         assert sample(found, "newsbrief_fetch_failures_total", stage="fetch") >= 1
 
-        feeds.alias("/broken.rss", corpus_dir / "feeds" / FEEDS[0])
+        server.alias("/broken.rss", corpus_dir / "feeds" / FEEDS[0])
         make_feeds_due(engine)
         body = await http.health_is(200)
         assert body["failing_feeds"] == [] and body["last_successful_fetch"] is not None
