@@ -19,7 +19,6 @@ import contextlib
 import logging
 import random
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -28,6 +27,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.ingest.claims import Claimed, ClaimLoop, lease_owner_name
+from bot.ingest.due import run_due
 from bot.ingest.fetch import Fetcher
 from bot.ingest.language import LanguageDetector
 from bot.ingest.prepare import PreparedBatch
@@ -104,28 +104,15 @@ class Ingestor:
             on_start(len(jobs))
         await self._ensure_index()
 
-        # Feeds in flight are bounded as a whole, not only their HTTP part: a fetched body waits
-        # for a CPU worker, and thousands of them waiting at once would hold every body in
-        # memory (the corpus ×50 peaked at 1.2 GB before this bound, see docs/benchmarks.md).
-        # And per host, as claims are on PostgreSQL: a feed waiting for its host is not in
-        # flight yet, so a stop does not wait for it.
-        slots = asyncio.Semaphore(self.settings.fetch_concurrency)
-        per_host = self.settings.fetch_per_host
-        hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(per_host)
+        done = await run_due(
+            jobs,
+            self.refresh,
+            host_of=lambda job: host_key(job.url),
+            per_host=self.settings.fetch_per_host,
+            concurrency=self.settings.fetch_concurrency,
+            stopping=stopping,
+            on_done=on_feed_done,
         )
-
-        async def one(job: FeedJob) -> FeedReport | None:
-            async with hosts[host_key(job.url)], slots:
-                if stopping is not None and stopping():
-                    return None  # not started: it stays due for the next run
-                report = await self.refresh(job)
-            if on_feed_done:
-                on_feed_done(report)
-            return report
-
-        reports = await asyncio.gather(*(one(job) for job in jobs))
-        done = [report for report in reports if report is not None]
         return CycleReport(feeds=done, elapsed=time.perf_counter() - started)
 
     # --- claimed feeds (PostgreSQL: workers, and every cycle there) -------------------------
@@ -199,11 +186,12 @@ class Ingestor:
         reports = await loop.run(once=once, stop=stop, on_done=on_feed_done)
         return CycleReport(feeds=reports, elapsed=time.perf_counter() - started)
 
-    async def refresh(self, job: FeedJob) -> FeedReport:
-        """Fetch, parse, clean, dedup and store one feed. Never raises for a bad feed."""
+    async def refresh(self, job: FeedJob, fetched: Callable[[], None] | None = None) -> FeedReport:
+        """Fetch, parse, clean, dedup and store one feed. Never raises for a bad feed.
+        ``fetched`` is called once the HTTP part is over."""
         started = time.perf_counter()
         try:
-            report = await self._refresh(job)
+            report = await self._refresh(job, fetched)
         except Exception as exc:  # a bug or a database outage must not stop the cycle
             if is_database_outage(exc):
                 report = await self._database_away(job, exc)
@@ -232,9 +220,11 @@ class Ingestor:
             log.warning("feed %s: could not postpone it either", job.url, exc_info=True)
         return FeedReport(job.id, job.url, "failed", error=f"database unavailable: {reason}")
 
-    async def _refresh(self, job: FeedJob) -> FeedReport:
+    async def _refresh(self, job: FeedJob, fetched: Callable[[], None] | None) -> FeedReport:
         await self._ensure_index()
         result = await self.fetcher.fetch(job.url, etag=job.etag, last_modified=job.last_modified)
+        if fetched is not None:
+            fetched()
         if result.status == "error":
             error = f"fetch: {result.error}"
             log.warning("feed %s failed: %s", job.url, error)
