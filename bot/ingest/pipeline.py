@@ -30,7 +30,6 @@ from bot.ingest.claims import Claimed, ClaimLoop, lease_owner_name
 from bot.ingest.due import run_due
 from bot.ingest.fetch import Fetcher
 from bot.ingest.language import LanguageDetector
-from bot.ingest.prepare import PreparedBatch
 from bot.ingest.records import CycleReport, FeedJob, FeedReport, FetchResult
 from bot.ingest.schedule import next_check
 from bot.ingest.store import KnownKeys, RecentIndex, StoreLockTimes, lock_store, store_batch
@@ -345,20 +344,14 @@ class Ingestor:
         # A failed store dropped the index (below) after other feeds had loaded it: reload it
         # here, under the write lock, rather than fail every feed of the cycle.
         index = self._index if self._index is not None else self._load_index()
-        batch, known, locked, seen = document.batch, None, 0.0, 0
+        batch, locked = document.batch, 0.0
         with Session(self.engine) as session:
-            if self.coordinated:
-                # Entries already stored (by URL or text) are duplicates whatever happens next:
-                # they need no lock, and a document made only of them takes none.
-                stored = KnownKeys.of(session, batch)
-                fresh = [a for a in batch.articles if not stored.has(a)]
-                seen = len(batch.articles) - len(fresh)
-                batch = PreparedBatch(fresh, batch.boilerplate)
-                if fresh:
-                    locked = lock_store(session, index, stored, self.store_lock)
-                    known = stored
+            known = KnownKeys.of(session, batch)
+            # PostgreSQL: a document made only of entries already stored (by URL or text)
+            # takes no store lock; otherwise the lock, and what others stored meanwhile.
+            if self.coordinated and not all(known.has(a) for a in batch.articles):
+                locked = lock_store(session, index, known, self.store_lock)
             counts = store_batch(session, job.id, batch, index, known)
-            counts.duplicate += seen
             try:
                 feed_queries.record_fetch(
                     session,

@@ -206,8 +206,8 @@ def store_batch(
     """Write the new articles of ``batch`` (no commit) and keep ``index`` in step.
 
     ``known``: the batch's keys already stored, when the caller has looked them up (the
-    pipeline does so on PostgreSQL before taking the store lock, adding what it catches up
-    with); otherwise they are looked up here.
+    pipeline does, and on PostgreSQL adds what it catches up with under the store lock);
+    otherwise they are looked up here.
 
     If this function fails, nothing of the batch stays in the index. If the caller's commit
     fails afterwards, the index already knows ids that will never exist: the caller must drop
