@@ -6,6 +6,7 @@ Everything is built from one Settings object passed in; nothing here is global.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from bot.settings import Settings
 from storage import feeds as feed_queries
 from storage.migrate import open_database
 from storage.models import Feed
+
+log = logging.getLogger(__name__)
 
 
 class InvalidFeedURLError(ValueError):
@@ -72,16 +75,17 @@ def add_feed(engine: Engine, url: str, *, title: str | None = None) -> Feed:
 
 
 def add_configured_feeds(settings: Settings, engine: Engine) -> list[Feed]:
-    """Add the feeds named by NEWSBRIEF_FEEDS (URLs and/or OPML files) that are not there yet."""
-    added: list[Feed] = []
+    """Add the feeds named by NEWSBRIEF_FEEDS (URLs and/or OPML files) that are not there yet;
+    an entry that is not an http(s) URL is logged and skipped, as an OPML import does."""
+    entries: list[tuple[str, str | None]] = []
     for source in settings.feeds:
         path = Path(source)
         is_opml = path.suffix.lower() in {".opml", ".xml"} and path.is_file()
-        entries = read_opml(path) if is_opml else [(source, None)]
-        for url, title in entries:
-            with contextlib.suppress(feed_queries.DuplicateFeedError):
-                added.append(add_feed(engine, url, title=title))
-    return added
+        entries += read_opml(path) if is_opml else [(source, None)]
+    result = import_feeds(engine, entries)
+    for url, reason in result.invalid:
+        log.warning("NEWSBRIEF_FEEDS: skipped %r: %s", url, reason)
+    return result.added
 
 
 @dataclass(slots=True)

@@ -8,13 +8,15 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.ingest.opml import OPMLError, parse_opml, write_opml
-from bot.services import add_feed, import_feeds
+from bot.services import add_configured_feeds, add_feed, import_feeds
+from bot.settings import Settings
 from storage import feeds as feed_queries
 
 SAMPLE = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -180,3 +182,27 @@ def test_import_adds_new_feeds_with_their_titles_and_sorts_out_the_rest(engine: 
         "https://www.lemonde.fr/rss/une.xml": "Le Monde",
         "https://meduza.io/rss/all": None,
     }
+
+
+def test_configured_feeds_skip_a_bad_entry_with_a_warning_and_add_the_rest(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(
+        '<opml version="2.0"><head/><body>'
+        '<outline type="rss" text="bad" xmlUrl="feed:javascript:alert(1)"/>'
+        '<outline type="rss" text="Meduza" xmlUrl="https://meduza.io/rss/all"/>'
+        "</body></opml>"
+    )
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, feeds=f"https://www.lemonde.fr/rss/une.xml,{opml}"
+    )
+
+    added = add_configured_feeds(settings, engine)  # NEWSBRIEF_FEEDS, as `newsbrief run` does
+
+    assert [f.url for f in added] == [
+        "https://www.lemonde.fr/rss/une.xml",
+        "https://meduza.io/rss/all",
+    ]
+    assert "skipped 'feed:javascript:alert(1)'" in caplog.text
+    assert add_configured_feeds(settings, engine) == []  # already there: nothing added twice
