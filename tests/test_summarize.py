@@ -8,9 +8,10 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from bot.briefs.summarize import ExtractiveSummarizer, Summarizer, cut_at_word, is_junk_sentence
+from bot.briefs.summarize import ExtractiveSummarizer, Summarizer, is_junk_sentence
 from bot.briefs.tokenize import (
     Tokenizer,
+    cut_at_word,
     dangling_openers,
     normalize_language,
     stemmer,

@@ -53,6 +53,7 @@ from sumy.summarizers.text_rank import TextRankSummarizer
 
 from bot.briefs.tokenize import (
     Tokenizer,
+    cut_at_word,
     dangling_openers,
     normalize_language,
     stemmer,
@@ -65,12 +66,10 @@ __all__ = [
     "ExtractiveSummarizer",
     "RankedSentence",
     "Summarizer",
-    "cut_at_word",
     "is_junk_sentence",
 ]
 
 Algorithm = Literal["lexrank", "textrank"]
-ELLIPSIS = "…"
 
 
 @runtime_checkable
@@ -165,23 +164,6 @@ def _is_fragment(sentence: str) -> bool:
 
 def _key(sentence: str) -> str:
     return " ".join(w.casefold() for w in words(sentence))
-
-
-def cut_at_word(text: str, limit: int) -> str:
-    """``text`` shortened to at most ``limit`` characters at a word boundary, with "…".
-
-    Falls back to a hard cut for unspaced scripts (Chinese, Japanese) or a single huge word.
-    """
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    if limit <= 1:
-        return ELLIPSIS[:limit]
-    head = text[: limit - 1]
-    space = head.rfind(" ")
-    if not text[len(head)].isspace() and space >= limit // 2:
-        head = head[:space]
-    return head.rstrip(" ,;:–—-") + ELLIPSIS
 
 
 def _cosine(a: frozenset[str], b: frozenset[str]) -> float:

@@ -270,3 +270,23 @@ def dangling_openers(language: str | None) -> frozenset[str]:
     """Lower-cased first words that make a sentence depend on the previous one; empty for
     languages without a list (no sentence is then held back for its first word)."""
     return frozenset(_DANGLING_OPENERS.get(normalize_language(language) or "", "").split())
+
+
+ELLIPSIS = "…"
+
+
+def cut_at_word(text: str, limit: int) -> str:
+    """``text`` shortened to at most ``limit`` characters at a word boundary, with "…".
+
+    Falls back to a hard cut for unspaced scripts (Chinese, Japanese) or a single huge word.
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return ELLIPSIS[:limit]
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    if not text[len(head)].isspace() and space >= limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:–—-") + ELLIPSIS

@@ -43,6 +43,7 @@ import feedparser
 from feedparser.urls import resolve_relative_uris
 from lxml import etree
 
+from bot.briefs.tokenize import cut_at_word
 from bot.ingest.defuse import UTF8_HEADERS, defused_utf8
 from bot.ingest.records import ParsedFeed, RawEntry
 from bot.ingest.urls import MAX_URL_LENGTH
@@ -222,12 +223,7 @@ def _plain(value: str | None, detail: Any) -> str:
 
 def _one_line(value: str | None, limit: int) -> str:
     """``value`` on one line, without control characters, cut at a word within ``limit``."""
-    text = " ".join(_JUNK_CHARS.sub("", value or "").split())
-    if len(text) <= limit:
-        return text
-    head = text[: limit - 1]
-    space = head.rfind(" ")
-    return (head[:space] if space >= limit // 2 else head).rstrip() + "…"
+    return cut_at_word(" ".join(_JUNK_CHARS.sub("", value or "").split()), limit)
 
 
 def _guid(value: str | None) -> str:
