@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
-from storage.models import Feed, host_key, utcnow
+from storage.models import Feed, utcnow
 
 
 class DuplicateFeedError(ValueError):
@@ -26,7 +26,7 @@ def add_feed(session: Session, url: str, url_key: str, *, title: str | None = No
     ).first()
     if existing is not None:
         raise DuplicateFeedError(existing)
-    feed = Feed(url=url, url_key=url_key, title=title, host=host_key(url))
+    feed = Feed(url=url, url_key=url_key, title=title)  # host: set on insert (models.py)
     session.add(feed)
     session.commit()
     session.refresh(feed)
