@@ -44,6 +44,7 @@ from bot.ingest.netguard import (
 )
 from bot.ingest.records import FetchResult
 from bot.ingest.schedule import parse_cache_control_max_age, parse_retry_after
+from storage.models import host_key
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +226,9 @@ class Fetcher:
 
     @contextlib.asynccontextmanager
     async def _host_slot(self, url: httpx.URL) -> AsyncIterator[None]:
-        """Hold one of the host's ``per_host`` slots; forget idle hosts (pages span thousands)."""
-        key = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        """Hold one of the host's ``per_host`` slots; forget idle hosts (pages span thousands).
+        A host is counted as the cycle's scheduling and the leases count it (``host_key``)."""
+        key = host_key(str(url))
         slot = self._hosts.setdefault(key, asyncio.Semaphore(self.per_host))
         self._host_users[key] += 1
         try:
