@@ -15,10 +15,9 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
-from bot.chat.common import args_text, ensure_chat, html, reply, where
+from bot.chat.common import args_text, edit_pressed, ensure_chat, html, reply, where
 from bot.chat.i18n import N_, t, tn
 from bot.chat.matching import MAX_WORDS, count_words, fold, parse_words
 from bot.chat.runtime import get_runtime
@@ -162,10 +161,7 @@ async def alerts_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     await query.answer(t(here.lang, "Alert removed."))
     text, markup = _alert_list(here.lang, rows)
-    try:
-        await query.edit_message_text(text, reply_markup=markup)
-    except BadRequest as exc:  # the list is too old to edit, or was deleted: the alert is gone
-        log.info("could not update the alert list in chat %s: %s", here.chat_id, exc)
+    await edit_pressed(query, text, markup)  # an old or deleted list: the alert is gone
 
 
 # -- /filter --------------------------------------------------------------------------------

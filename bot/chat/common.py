@@ -15,6 +15,8 @@ one truth: a restart reads the choice again.
 from __future__ import annotations
 
 import functools
+import logging
+import re
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -23,12 +25,15 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.chat.i18n import DEFAULT_LANGUAGE, pick_language, t
 from bot.chat.runtime import Runtime, get_runtime
 from storage import chats as chat_queries
 from storage.models import Chat
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, Any]]
 
@@ -133,6 +138,26 @@ async def pressed_button(update: Update) -> CallbackQuery | None:
         await query.answer()
         return None
     return query
+
+
+# What Telegram answers when a button's message cannot take the new page: a double press (the
+# page already shown), a message deleted meanwhile, or one older than 48 hours.
+_STALE_EDIT = re.compile(r"not modified|not found|can't be edited", re.IGNORECASE)
+
+
+async def edit_pressed(
+    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> bool:
+    """Show ``text`` in place of the pressed button's message; False when that message can no
+    longer be edited, which is nobody's error (the press itself was handled)."""
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as error:
+        if not _STALE_EDIT.search(error.message):
+            raise
+        log.info("message not edited: %s", error.message)
+        return False
+    return True
 
 
 def admin_only(handler: Handler) -> Handler:

@@ -9,7 +9,6 @@ expired: nothing in the button is trusted beyond "which page of which of my sear
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
 from collections.abc import MutableMapping
@@ -19,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.briefs.render import (
@@ -30,7 +28,16 @@ from bot.briefs.render import (
     render_digest,
     shorten_text,
 )
-from bot.chat.common import Where, args_text, ensure_chat, html, pressed_button, reply, where
+from bot.chat.common import (
+    Where,
+    args_text,
+    edit_pressed,
+    ensure_chat,
+    html,
+    pressed_button,
+    reply,
+    where,
+)
 from bot.chat.digests import zone
 from bot.chat.i18n import N_, t, tn
 from bot.chat.runtime import get_runtime
@@ -255,9 +262,7 @@ async def search_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     else:
         text = render_page(here.lang, words, result)
         markup = page_buttons(here.lang, token, result)
-    # A double press asks for the page already shown: Telegram says "not modified".
-    with contextlib.suppress(BadRequest):
-        await query.edit_message_text(text, reply_markup=markup)
+    await edit_pressed(query, text, markup)  # a double press: the page already shown
 
 
 def parse_count(text: str) -> int | None:

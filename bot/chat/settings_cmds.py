@@ -16,11 +16,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from babel import Locale
 from sqlmodel import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
 from bot.chat import fanout
-from bot.chat.common import Where, args_text, ensure_chat, html, pressed_button, reply, where
+from bot.chat.common import (
+    Where,
+    args_text,
+    edit_pressed,
+    ensure_chat,
+    html,
+    pressed_button,
+    reply,
+    where,
+)
 from bot.chat.digests import MAX_TIMES, DigestTimesError, format_times, parse_times
 from bot.chat.i18n import N_, available_languages, t, tn
 from bot.chat.runtime import Runtime, get_runtime
@@ -308,12 +316,7 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     lang = await _choose_language(runtime, here, chosen)
     await query.answer(_language_set(lang, chosen, here.telegram_lang)[:200])
     page = _language_page(lang, chosen, here.telegram_lang)
-    try:
-        await query.edit_message_text(page, reply_markup=language_markup(lang, chosen))
-    except BadRequest as error:
-        # The choice already shown pressed again, or the message deleted meanwhile.
-        if not re.search(r"not modified|not found", error.message):
-            raise
+    await edit_pressed(query, page, language_markup(lang, chosen))
 
 
 def handlers() -> list[BaseHandler]:

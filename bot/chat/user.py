@@ -25,7 +25,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat.common import Where, args_text, ensure_chat, html, pressed_button, reply, where
+from bot.chat.common import (
+    Where,
+    args_text,
+    edit_pressed,
+    ensure_chat,
+    html,
+    pressed_button,
+    reply,
+    where,
+)
 from bot.chat.i18n import N_, t
 from bot.chat.runtime import Runtime, get_runtime
 from bot.chat.settings_cmds import describe_delivery
@@ -186,12 +195,7 @@ async def feeds_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer(_outcome(here.lang, outcome, int(feed_ref), feed, markup=False)[:200])
     if outcome in (None, "subscribed", "unsubscribed"):
         text, markup = render_catalogue(here.lang, cat)
-        try:
-            await query.edit_message_text(text, reply_markup=markup)
-        except BadRequest as error:
-            # A stale page button shows what is already there; a deleted message is gone.
-            if not re.search(r"not modified|not found", error.message):
-                raise
+        await edit_pressed(query, text, markup)
 
 
 # -- subscribing by text ---------------------------------------------------------------------
