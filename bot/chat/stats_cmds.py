@@ -95,8 +95,8 @@ async def feedstatus_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 # --- /stats ----------------------------------------------------------------------------------
 
 
-def _stats(session: Session) -> dict[str, int]:
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def _stats(session: Session, now: datetime) -> dict[str, int]:
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     messages = outbox.outbox_counts(session, midnight)
 
     def count(model: type) -> int:
@@ -132,8 +132,10 @@ def _stats_text(lang: str, n: dict[str, int]) -> str:
 
 
 def _figures(session: Session) -> tuple[dict[str, int], DailyCounts]:
-    # One transaction: the text and the chart describe the same moment.
-    return _stats(session), daily_counts(session, days=CHART_DAYS)
+    # One transaction and one clock: the text and the chart describe the same moment (around
+    # midnight, "sent today" and today's bar would otherwise count different days).
+    now = datetime.now(UTC)
+    return _stats(session, now), daily_counts(session, days=CHART_DAYS, now=now)
 
 
 @admin_only
