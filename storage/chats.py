@@ -33,12 +33,19 @@ def register_chat(session: Session, info: ChatInfo) -> tuple[Chat, bool]:
     """Create the chat or reactivate it (a user who blocked the bot and sent /start again).
 
     Returns the chat and whether it was new. The chat's language is set once, from the user
-    who started it; later users of a group do not change it.
+    who started it; later users of a group do not change it. Safe when a new chat's first
+    commands run at once: the insert that loses does nothing and both update the one row.
     """
-    chat = session.get(Chat, info.id)
-    created = chat is None
-    if chat is None:
-        chat = Chat(id=info.id, type=info.type, title=info.title, language=info.language)
+    new = Chat(id=info.id, type=info.type, title=info.title, language=info.language)
+    inserted = session.execute(
+        dialect_insert(session, Chat)
+        .values(**new.model_dump())
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(col(Chat.id))
+    ).first()
+    chat = session.get(Chat, info.id, populate_existing=True)
+    assert chat is not None
+    created = inserted is not None
     chat.active = True
     chat.failures = 0
     chat.type = info.type

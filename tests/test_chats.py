@@ -195,3 +195,28 @@ def test_migrating_a_group_moves_settings_subscriptions_and_filters(engine: Engi
         old = session.get(Chat, -4242)
         assert old is not None and not old.active
         assert chat_queries.active_chat_ids(session) == [new_id]
+
+
+def test_a_new_chat_registered_by_two_sessions_at_once_is_one_row(engine: Engine) -> None:
+    """A new chat's first two commands at once: the second waits for the first's insert, then
+    finds the row (not new) and only updates it; no IntegrityError for the caller to retry."""
+    outcomes: list[bool] = []
+
+    def other() -> None:
+        with Session(engine) as session:
+            _, created = chat_queries.register_chat(session, ChatInfo(CHAT, "group", "Club"))
+            outcomes.append(created)
+            session.commit()
+
+    with Session(engine) as first:
+        _, created = chat_queries.register_chat(first, ChatInfo(CHAT, "group", None, "fr"))
+        assert created
+        thread = threading.Thread(target=other)
+        thread.start()
+        time.sleep(0.3)  # the second session is now waiting for the first
+        first.commit()
+    thread.join(timeout=15)
+    assert outcomes == [False]
+    with Session(engine) as session:
+        [chat] = session.exec(select(Chat)).all()
+    assert (chat.title, chat.language, chat.active) == ("Club", "fr", True)

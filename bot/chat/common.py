@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
@@ -109,12 +108,7 @@ async def ensure_chat(runtime: Runtime, here: Where) -> Chat:
     """The chat's row, created (and reactivated) on the first command it sends."""
     # The chat's language (for what is delivered to it) starts as its first user's own.
     info = chat_queries.ChatInfo(here.chat_id, here.chat_type, here.title, here.telegram_lang)
-    try:
-        chat, _ = await runtime.db(lambda s: chat_queries.register_chat(s, info))
-    except IntegrityError:
-        # A new chat's first commands run concurrently (a double tap, a burst): both found no
-        # row and one insert lost. The row is there now, so the second try only updates it.
-        chat, _ = await runtime.db(lambda s: chat_queries.register_chat(s, info))
+    chat, _ = await runtime.db(lambda s: chat_queries.register_chat(s, info))
     return chat
 
 
