@@ -42,8 +42,8 @@ from bot.chat import (
     user,
 )
 from bot.chat.briefcache import BriefCache
-from bot.chat.common import load_chat_language, where
-from bot.chat.i18n import DEFAULT_LANGUAGE, available_languages, pick_language, t
+from bot.chat.common import answer_language, load_chat_language
+from bot.chat.i18n import DEFAULT_LANGUAGE, available_languages, t
 from bot.chat.runtime import RUNTIME_KEY, Runtime
 from bot.settings import Settings
 
@@ -142,11 +142,7 @@ async def _stopping(application: Application) -> None:
 async def _unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is not None:
-        if update.effective_chat is not None:
-            lang = where(update).lang  # the chat's /language choice, if it made one
-        else:  # a button of an inline message has no chat
-            lang = pick_language(query.from_user.language_code if query.from_user else None)
-        await query.answer(t(lang, "This button is no longer active."))
+        await query.answer(t(answer_language(update), "This button is no longer active."))
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

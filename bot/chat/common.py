@@ -73,6 +73,15 @@ def chat_language(chat_id: int) -> str | None:
     return found[1] if found is not None and found[0] == chat_id else None
 
 
+def answer_language(update: Update) -> str:
+    """The language to answer ``update`` in: the chat's (its /language choice, see
+    :func:`where`), or the user's own when there is no chat (an inline message's button)."""
+    if update.effective_chat is not None:
+        return where(update).lang
+    user = update.effective_user
+    return pick_language(user.language_code if user else None)
+
+
 def where(update: Update) -> Where:
     message = update.effective_message
     chat = update.effective_chat

@@ -36,8 +36,8 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes, TypeHandler
 
-from bot.chat.common import load_chat_language, reply, where
-from bot.chat.i18n import pick_language, t
+from bot.chat.common import answer_language, load_chat_language, reply
+from bot.chat.i18n import t
 from bot.chat.runtime import get_runtime
 
 COMMAND_BURST = 8.0  # commands a person may fire in a row (a menu tapped through, retries)
@@ -134,11 +134,8 @@ def slow_down(lang: str) -> str:
 
 async def _notice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     """The notice in the chat's /language choice, else the user's Telegram language."""
-    if update.effective_chat is None:  # a button of an inline message has no chat
-        user = update.effective_user
-        return slow_down(pick_language(user.language_code if user else None))
     await load_chat_language(update, context)  # its group runs after this one
-    return slow_down(where(update).lang)
+    return slow_down(answer_language(update))
 
 
 def handler(
