@@ -253,14 +253,35 @@ def due_heads(
     in the order they were queued. One query: the rows held behind an earlier pending row are
     filtered in SQL, so however many chats are held, every other chat's due rows still come.
     """
+    query = _due_query(now, limit, busy).where(_is_head())
+    return [_due_item(row) for row in session.execute(query).all()]
+
+
+def _is_head() -> Any:
+    """The row is its chat's oldest pending row: no earlier pending row holds it back."""
     earlier = aliased(OutboxItem)
     held = sa_select(col(earlier.id)).where(
         col(earlier.chat_id) == col(OutboxItem.chat_id),
         col(earlier.state) == PENDING,
         col(earlier.id) < col(OutboxItem.id),
     )
-    query = _due_query(now, limit, busy).where(~held.exists())
-    return [_due_item(row) for row in session.execute(query).all()]
+    return ~held.exists()
+
+
+def delivery_backlog(session: Session, now: datetime) -> tuple[int, int, datetime | None]:
+    """Pending rows, those due now, and the oldest due time among chats' heads (the rows
+    the sender can send now: only those say whether delivery is stuck), for /healthz."""
+    pending = col(OutboxItem.state) == PENDING
+    due = col(OutboxItem.next_attempt_at) <= now
+    count, due_count = session.execute(
+        sa_select(func.count(), func.count().filter(due)).where(pending)
+    ).one()
+    oldest = None
+    if due_count:
+        oldest = session.execute(
+            sa_select(func.min(OutboxItem.next_attempt_at)).where(pending, due, _is_head())
+        ).scalar()
+    return int(count), int(due_count), oldest
 
 
 def current_item(session: Session, item_id: int) -> DueItem | None:

@@ -36,13 +36,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Engine, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.observe.counters import DELIVERY_FIELDS, DeliveryCounters
 from bot.observe.metrics import Metrics
 from bot.settings import Settings
-from storage.models import Feed, OutboxItem, utcnow
-from storage.outbox import PENDING
+from storage import outbox
+from storage.models import Feed, utcnow
 
 log = logging.getLogger(__name__)
 Role = Literal["bot", "worker"]
@@ -103,38 +104,27 @@ class Snapshot:
 
 def read_snapshot(session: Session, now: datetime) -> DbSnapshot:
     enabled = col(Feed.enabled).is_(True)
-    feeds, last_success, last_attempt, feed_due = session.execute(
-        select(
+    failing_filter = (enabled, col(Feed.error_count) > 0)
+    feeds, failing, last_success, last_attempt, feed_due = session.execute(
+        sa_select(
             func.count(),
+            func.count().filter(col(Feed.error_count) > 0),
             func.max(Feed.last_success_at),
             func.max(Feed.last_fetch_at),
             func.min(Feed.next_check_at),
         ).where(enabled)
     ).one()
-    failing_filter = (enabled, col(Feed.error_count) > 0)
-    failing = session.exec(select(func.count()).select_from(Feed).where(*failing_filter)).one()
-    worst = session.exec(
-        select(Feed)
-        .where(*failing_filter)
-        .order_by(col(Feed.error_count).desc(), col(Feed.id))
-        .limit(WORST_FEEDS)
-    ).all()
-    pending_rows = col(OutboxItem.state) == PENDING
-    pending = session.exec(select(func.count()).select_from(OutboxItem).where(pending_rows)).one()
-    due_rows = (pending_rows, col(OutboxItem.next_attempt_at) <= now)
-    due = session.exec(select(func.count()).select_from(OutboxItem).where(*due_rows)).one()
-    oldest_due = None
-    if due:
-        # A chat's rows go one at a time, oldest first: only each chat's oldest pending row
-        # (its head) can be sent now, so only heads say whether delivery is stuck.
-        heads = (
-            select(func.min(OutboxItem.id)).where(pending_rows).group_by(col(OutboxItem.chat_id))
-        )
-        oldest_due = session.exec(
-            select(func.min(OutboxItem.next_attempt_at)).where(
-                *due_rows, col(OutboxItem.id).in_(heads)
-            )
-        ).one()
+    worst = (
+        session.exec(
+            select(Feed)
+            .where(*failing_filter)
+            .order_by(col(Feed.error_count).desc(), col(Feed.id))
+            .limit(WORST_FEEDS)
+        ).all()
+        if failing
+        else []
+    )
+    pending, due, oldest_due = outbox.delivery_backlog(session, now)
     return DbSnapshot(
         feeds=int(feeds),
         failing=int(failing),
