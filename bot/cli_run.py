@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.panel import Panel
 from sqlmodel import Session
 
-from bot.cli import app, err, fail, print_json, settings_from
+from bot.cli import app, engine_or_exit, err, fail, print_json, settings_from
 from bot.settings import Settings
 
 out = Console()
@@ -47,11 +47,11 @@ def run_bot(settings: Settings, *, fetch: bool = True) -> None:
     from telegram import Update
 
     from bot.chat.app import build_application
-    from bot.services import add_configured_feeds, open_engine
+    from bot.services import add_configured_feeds
     from storage.db import is_sqlite
     from storage.feeds import count_feeds
 
-    engine = open_engine(settings)
+    engine = engine_or_exit(settings)  # an out-of-date schema: its message, not a traceback
     add_configured_feeds(settings, engine)
     with Session(engine) as session:
         feeds = count_feeds(session)

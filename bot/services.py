@@ -22,7 +22,6 @@ from bot.ingest.urls import canonical_url, url_key
 from bot.ingest.worker import CPUPool
 from bot.settings import Settings
 from storage import feeds as feed_queries
-from storage.migrate import open_database
 from storage.models import Feed
 
 log = logging.getLogger(__name__)
@@ -30,11 +29,6 @@ log = logging.getLogger(__name__)
 
 class InvalidFeedURLError(ValueError):
     """The text given as a feed URL is not an http(s) URL we can fetch."""
-
-
-def open_engine(settings: Settings, *, check: bool = True) -> Engine:
-    """The database engine; by default refuses a database whose schema is not current."""
-    return open_database(settings.database_url, check=check)
 
 
 def make_fetcher(settings: Settings) -> Fetcher:

@@ -40,6 +40,15 @@ def test_commands_refuse_a_database_without_schema_and_name_the_fix(workdir, env
     assert "newsbrief db upgrade" in result.stderr
 
 
+def test_the_bot_refuses_a_database_without_schema_with_the_fix_not_a_traceback(
+    workdir, env, emu: BotAPIEmulator
+) -> None:
+    result = newsbrief("run", cwd=workdir, env={**env, **bot_api(emu)})
+    assert result.returncode == 1
+    assert "newsbrief db upgrade" in result.stderr and "Traceback" not in result.stderr
+    assert emu.calls == []  # it stopped before talking to Telegram
+
+
 def test_stats_json_is_one_document_with_the_counts(workdir, env) -> None:
     assert newsbrief("db", "upgrade", cwd=workdir, env=env).returncode == 0
     result = newsbrief("stats", "--json", cwd=workdir, env=env)

@@ -120,8 +120,7 @@ def _ingest(settings: Settings, engine: Engine, urls: list[str], err: Console) -
 
 
 def _open(settings: Settings, source: str) -> tuple[Settings, Engine]:
-    from bot.services import open_engine
-    from storage.migrate import upgrade
+    from storage.migrate import open_database, upgrade
 
     demo = settings.model_copy(
         update={
@@ -131,7 +130,7 @@ def _open(settings: Settings, source: str) -> tuple[Settings, Engine]:
             "extract_teasers": source == "online",
         }
     )
-    engine = open_engine(demo, check=False)
+    engine = open_database(demo.database_url, check=False)
     upgrade(engine)
     return demo, engine
 
