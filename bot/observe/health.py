@@ -267,6 +267,9 @@ class Probe:
 
     def snapshot(self, now: datetime | None = None) -> tuple[Snapshot, datetime]:
         now = now or utcnow()
+        # The counters first: the worker marks a row sent in the database before it counts it,
+        # so the database read after them shows every send they count (no "2 sent, 1 pending").
+        counters, idle = self._delivery_state()
         db: DbSnapshot | None = None
         db_error: str | None = None
         try:
@@ -275,7 +278,6 @@ class Probe:
         except Exception as exc:  # the answer must still come: "the database is down"
             log.warning("health: cannot read the database", exc_info=True)
             db_error = type(exc).__name__  # no message: it may name hosts or users
-        counters, idle = self._delivery_state()
         snap = Snapshot(
             role=self.role,
             uptime=self._clock() - self._started,
