@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from telegram.error import Conflict
 
 from bot.chat.app import build_application
 from storage.db import make_engine
@@ -79,3 +82,26 @@ async def test_replies_follow_the_users_telegram_language_else_english(
         welcome = await bot.ask(700_100, "/start", language_code=language_code)
     assert greeting in (welcome.plain_text or "")
     engine.dispose()
+
+
+async def test_the_last_getupdates_on_stop_does_not_wait_for_the_cancelled_long_poll(
+    emu: BotAPIEmulator, engine: Engine, database_url: str
+) -> None:
+    """On stop PTB confirms the handled updates with one more getUpdates while the cancelled
+    long poll may still hold its connection; with one connection that call timed out and the
+    last commands would run again after a restart. Here the long poll really is in flight."""
+    application = build_application(bot_settings(emu, database_url), engine, fetch=False)
+    await application.initialize()
+    long_poll = asyncio.create_task(application.bot.get_updates(timeout=5, read_timeout=10))
+    try:
+        await asyncio.sleep(0.3)  # the emulator now holds the long poll open
+        assert not long_poll.done()
+        confirmed = await application.bot.get_updates(timeout=0)
+        assert confirmed == ()
+    finally:
+        # As on Telegram, the newer call ends the older one with 409; what matters is that
+        # the confirmation went out at once instead of waiting for the pool.
+        long_poll.cancel()
+        with contextlib.suppress(Conflict, asyncio.CancelledError):
+            await long_poll
+        await application.shutdown()

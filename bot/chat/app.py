@@ -81,6 +81,12 @@ def build_application(
         .rate_limiter(AIORateLimiter(max_retries=0))
         # A slow /search must not hold up everyone else's commands.
         .concurrent_updates(8)
+        # On stop, PTB cancels the long poll without awaiting it and at once sends one last
+        # getUpdates to confirm the updates it handled. With PTB's single-connection pool that
+        # call waits for the cancelled poll to hand its connection back, and on a busy loop it
+        # timed out after 1 s (seen in CI): the confirmation was lost, so a restart would run
+        # the last commands again. A second connection lets it go out at once.
+        .get_updates_connection_pool_size(2)
         .post_init(_started)
         .post_stop(_stopping)
         .build()
