@@ -100,10 +100,27 @@ def migrate_chat(session: Session, old_id: int, new_id: int) -> None:
             )
         )
         session.flush()
+    _drop_clashes(session, old_id, new_id)
     for model in (Subscription, ChatFilter):
         session.execute(update(model).where(col(model.chat_id) == old_id).values(chat_id=new_id))
     old.active = False
     session.add(old)
+
+
+def _drop_clashes(session: Session, old_id: int, new_id: int) -> None:
+    """The supergroup may already hold some of the group's rows (a member subscribed there
+    before the migration reached us): the group's copies go, or moving them breaks a unique
+    constraint and the whole migration is rolled back."""
+    mine = select(Subscription).where(Subscription.chat_id == new_id)
+    theirs = {(s.topic_id, s.feed_id, s.keywords) for s in session.exec(mine)}
+    for sub in session.exec(select(Subscription).where(Subscription.chat_id == old_id)).all():
+        if (sub.topic_id, sub.feed_id, sub.keywords) in theirs:
+            session.delete(sub)
+    words = select(ChatFilter.word).where(ChatFilter.chat_id == new_id)
+    session.execute(
+        delete(ChatFilter).where(col(ChatFilter.chat_id) == old_id, col(ChatFilter.word).in_(words))
+    )
+    session.flush()
 
 
 # -- subscriptions --------------------------------------------------------------------------

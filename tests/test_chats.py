@@ -197,6 +197,35 @@ def test_migrating_a_group_moves_settings_subscriptions_and_filters(engine: Engi
         assert chat_queries.active_chat_ids(session) == [new_id]
 
 
+def test_migrating_onto_a_supergroup_that_already_has_some_rows_keeps_one_of_each(
+    engine: Engine,
+) -> None:
+    """Someone subscribed in the new supergroup before the migration reached the bot: the
+    rows both ids hold are kept once, the group's others move (was an IntegrityError that
+    rolled the whole migration back)."""
+    new_id = -1009876543211
+    with Session(engine) as session:
+        chat_queries.register_chat(session, ChatInfo(-4243, "group", "Club"))
+        chat_queries.register_chat(session, ChatInfo(new_id, "supergroup", "Club"))
+        feed_id = add_feed(session, "one")
+        for chat_id in (-4243, new_id):
+            chat_queries.subscribe(session, chat_id)
+            chat_queries.subscribe(session, chat_id, feed_id=feed_id)
+            chat_queries.set_filter(session, chat_id, "sport", required=False)
+        chat_queries.subscribe(session, -4243, keywords="election")
+        chat_queries.set_filter(session, -4243, "europe", required=True)
+        session.commit()
+        chat_queries.migrate_chat(session, -4243, new_id)
+        session.commit()
+        subs = session.exec(select(Subscription).where(Subscription.chat_id == new_id)).all()
+        assert sorted((s.feed_id or 0, s.keywords) for s in subs) == sorted(
+            [(0, ""), (feed_id, ""), (0, "election")]
+        )
+        words = session.exec(select(ChatFilter.word).where(ChatFilter.chat_id == new_id)).all()
+        assert sorted(words) == ["europe", "sport"]
+        assert session.exec(select(Subscription).where(Subscription.chat_id == -4243)).all() == []
+
+
 def test_a_new_chat_registered_by_two_sessions_at_once_is_one_row(engine: Engine) -> None:
     """A new chat's first two commands at once: the second waits for the first's insert, then
     finds the row (not new) and only updates it; no IntegrityError for the caller to retry."""
