@@ -152,7 +152,17 @@ async def test_metrics_count_what_the_bots_own_fetch_job_fetched_and_stored(
 
         # Due again: the conditional GETs come back 304, and the ratio says so.
         make_feeds_due(engine)
-        second = await eventually(lambda: fetched(2 * len(FEEDS)), timeout=60)
+        await eventually(lambda: fetched(2 * len(FEEDS)), timeout=60)
+        # Each feed is counted as it is done, the ratio when its cycle ends: wait for a cycle
+        # to end after the last feed was seen (cycles never overlap: one fetch job at a time).
+        last_feed_seen = time.time()
+
+        async def cycle_ended() -> Samples | None:
+            found = await http.metrics()
+            ended = sample(found, "newsbrief_fetch_cycle_last_end_timestamp_seconds")
+            return found if ended >= last_feed_seen else None
+
+        second = await eventually(cycle_ended, timeout=30)
         assert ("/feeds/" + FEEDS[0], 304) in server.responses
         assert sum(server.hits[f"/feeds/{n}"] for n in FEEDS) == 2 * len(FEEDS)
         assert sample(second, "newsbrief_fetches_total", status="not_modified") == len(FEEDS)
