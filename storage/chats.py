@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.db import dialect_insert
@@ -111,16 +113,21 @@ def _drop_clashes(session: Session, old_id: int, new_id: int) -> None:
     """The supergroup may already hold some of the group's rows (a member subscribed there
     before the migration reached us): the group's copies go, or moving them breaks a unique
     constraint and the whole migration is rolled back."""
-    mine = select(Subscription).where(Subscription.chat_id == new_id)
-    theirs = {(s.topic_id, s.feed_id, s.keywords) for s in session.exec(mine)}
-    for sub in session.exec(select(Subscription).where(Subscription.chat_id == old_id)).all():
-        if (sub.topic_id, sub.feed_id, sub.keywords) in theirs:
-            session.delete(sub)
+    theirs = aliased(Subscription)
+    same_subscription = sa_select(col(theirs.id)).where(
+        col(theirs.chat_id) == new_id,
+        col(theirs.topic_id) == col(Subscription.topic_id),
+        col(theirs.keywords) == col(Subscription.keywords),
+        # "All feeds" rows have no feed id, and NULL = NULL is not true.
+        col(theirs.feed_id).is_not_distinct_from(col(Subscription.feed_id)),
+    )
+    session.execute(
+        delete(Subscription).where(col(Subscription.chat_id) == old_id, same_subscription.exists())
+    )
     words = select(ChatFilter.word).where(ChatFilter.chat_id == new_id)
     session.execute(
         delete(ChatFilter).where(col(ChatFilter.chat_id) == old_id, col(ChatFilter.word).in_(words))
     )
-    session.flush()
 
 
 # -- subscriptions --------------------------------------------------------------------------
